@@ -1,0 +1,72 @@
+# The user's entry points. Each target is a thin wrapper over a script so that the
+# logic lives in one place and can be run (and read) without make.
+# Ports, data directory and external endpoints: see infra/defaults.env (override with env vars).
+
+SHELL := /bin/bash
+WITH_ENV := bash infra/with-env.sh
+RATE ?= 200
+DURATION ?= 60
+
+.PHONY: help install build up down clean status env logs seed load verify test test-unit test-e2e bench bi
+
+help:
+	@echo "make up        install what is missing, start the whole pipeline (idempotent)"
+	@echo "make seed      insert a realistic batch of orders into the source"
+	@echo "make load      steady mixed workload: make load RATE=500 DURATION=60"
+	@echo "make verify    wait for the pipeline to catch up, reconcile source and warehouse"
+	@echo "make status    what runs, connector state, replication slot lag"
+	@echo "make env       KEY=value lines to connect (psql, BI tools, scripts)"
+	@echo "make test      unit + end-to-end tests against the real stack"
+	@echo "make bench     benchmark against the Debezium JDBC sink and native replication"
+	@echo "make bi        Apache Superset with a live Orders dashboard"
+	@echo "make down      stop everything;  make clean: stop and delete all data"
+
+install:
+	@bash infra/install.sh
+
+build:
+	@npm run --silent build
+
+up:
+	@bash infra/up.sh
+
+down:
+	@bash infra/down.sh
+
+clean:
+	@bash infra/down.sh
+	@bash infra/clean.sh
+
+status:
+	@bash infra/status.sh
+
+env:
+	@bash infra/env.sh
+
+logs:
+	@bash infra/logs.sh
+
+seed: build
+	@$(WITH_ENV) node dist/seed/seed.js $(ARGS)
+
+load: build
+	@$(WITH_ENV) node dist/seed/load.js --rate $(RATE) --duration $(DURATION) $(ARGS)
+
+verify: build
+	@$(WITH_ENV) node dist/seed/verify.js $(ARGS)
+
+test-unit:
+	@npx jest --selectProjects unit
+
+test-e2e: up
+	@$(WITH_ENV) npx jest --selectProjects e2e --runInBand
+
+# Unit tests first (fast, no services), then the real stack and the end-to-end suite.
+test:
+	@bash e2e/run-all.sh
+
+bench: build
+	@$(WITH_ENV) bash bench/run.sh
+
+bi:
+	@bash bi/up.sh

@@ -1,0 +1,20 @@
+// Two projects: `unit` (pure logic, no services) and `e2e` (the real stack, started by `make up`).
+const tsJest = ['ts-jest', { tsconfig: { ...require('./tsconfig.json').compilerOptions, sourceMap: false } }];
+module.exports = {
+  // End-to-end tests wait (with bounds) for a real pipeline; unit tests finish far sooner.
+  testTimeout: 180000,
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/processor/test/**/*.test.ts', '<rootDir>/seed/test/**/*.test.ts'],
+    },
+    {
+      displayName: 'e2e',
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/e2e/**/*.test.ts'],
+    },
+  ],
+};

@@ -1,0 +1,135 @@
+// Configuration: defaults < optional file (PROCESSOR_CONFIG_FILE) < environment variables.
+// A bad value stops the start with one line naming the key and its variable.
+import convict from 'convict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseRules, type Rules } from './validate';
+
+const REPO_ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../../package.json')) ? '../..' : '../../..');
+
+convict.addFormat({
+  name: 'positive-int',
+  validate: (v: unknown) => {
+    if (!Number.isInteger(v) || (v as number) <= 0) throw new Error('must be a positive integer');
+  },
+  coerce: (v: unknown) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v),
+});
+convict.addFormat({
+  name: 'url-string',
+  validate: (v: unknown) => {
+    if (v === '') return; // "required" is checked after loading, with its own message
+    try {
+      new URL(String(v));
+    } catch {
+      throw new Error('must be a URL');
+    }
+  },
+});
+convict.addFormat({
+  name: 'list',
+  validate: (v: unknown) => {
+    if (!Array.isArray(v)) throw new Error('must be a comma-separated list');
+  },
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+});
+
+const schema = {
+  warehouse: {
+    url: { doc: 'Warehouse connection URL (the processor role).', format: 'url-string', default: '', env: 'WAREHOUSE_DATABASE_URL', sensitive: true },
+  },
+  kafka: {
+    brokers: { doc: 'Kafka bootstrap servers.', format: 'list', default: ['127.0.0.1:19092'], env: 'KAFKA_BOOTSTRAP_SERVERS' },
+    groupId: { doc: 'Consumer group; also the key of the offsets stored in the warehouse.', format: String, default: 'cdc-warehouse', env: 'PROCESSOR_GROUP_ID' },
+    clientId: { doc: 'Kafka client id.', format: String, default: 'cdc-processor', env: 'PROCESSOR_CLIENT_ID' },
+    topics: { doc: 'Debezium topics to load (comma-separated).', format: 'list', default: ['dbserver1.public.orders'], env: 'PROCESSOR_TOPICS' },
+    topicPattern: { doc: 'A regular expression of topics to load instead of the list (matched at start).', format: String, default: '', env: 'PROCESSOR_TOPIC_PATTERN' },
+  },
+  registry: {
+    url: { doc: 'Confluent-compatible schema registry base URL.', format: 'url-string', default: 'http://127.0.0.1:18080/apis/ccompat/v7', env: 'SCHEMA_REGISTRY_URL' },
+  },
+  batch: {
+    maxEvents: { doc: 'Flush a batch at this many events.', format: 'positive-int', default: 10000, env: 'BATCH_MAX_EVENTS' },
+    maxBytes: { doc: 'Flush a batch at this many bytes of messages.', format: 'positive-int', default: 16 * 1024 * 1024, env: 'BATCH_MAX_BYTES' },
+    lingerMs: { doc: 'Flush a batch this long after its first event at the latest.', format: 'positive-int', default: 50, env: 'BATCH_LINGER_MS' },
+  },
+  retry: {
+    maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
+  },
+  http: {
+    host: { doc: 'Address of the health and metrics endpoint.', format: String, default: '127.0.0.1', env: 'PROCESSOR_HOST' },
+    port: { doc: 'Port of the health and metrics endpoint.', format: 'port', default: 18090, env: 'PROCESSOR_PORT' },
+  },
+  log: {
+    level: { doc: 'Log level.', format: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'LOG_LEVEL' },
+  },
+  rules: {
+    file: { doc: 'Validation rules (JSON: table → rules).', format: String, default: path.join(REPO_ROOT, 'processor/rules.json'), env: 'VALIDATION_RULES_FILE' },
+  },
+  placeholder: {
+    doc: "Debezium's unavailable.value.placeholder (unchanged TOASTed values).", format: String, default: '__debezium_unavailable_value', env: 'UNAVAILABLE_VALUE_PLACEHOLDER',
+  },
+};
+
+export interface Config {
+  warehouse: { url: string };
+  kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string };
+  registry: { url: string };
+  batch: { maxEvents: number; maxBytes: number; lingerMs: number };
+  retry: { maxBackoffMs: number };
+  http: { host: string; port: number };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  rules: { file: string };
+  placeholder: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Loads and validates the configuration; throws ConfigError with one line naming the culprit. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; rules: Rules } {
+  const c = convict(schema, { env, args: [] });
+  const file = env.PROCESSOR_CONFIG_FILE;
+  if (file) {
+    if (!fs.existsSync(file)) throw new ConfigError(`config file ${file} (PROCESSOR_CONFIG_FILE) does not exist`);
+    try {
+      c.loadFile(file);
+    } catch (err) {
+      throw new ConfigError(`config file ${file} (PROCESSOR_CONFIG_FILE): ${(err as Error).message}`);
+    }
+  }
+  try {
+    c.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(firstLine(err as Error, env));
+  }
+  const config = c.getProperties() as Config;
+  if (!config.warehouse.url) throw new ConfigError('warehouse.url (WAREHOUSE_DATABASE_URL) is required');
+  if (config.kafka.topicPattern) {
+    try {
+      new RegExp(config.kafka.topicPattern);
+    } catch (err) {
+      throw new ConfigError(`kafka.topicPattern (PROCESSOR_TOPIC_PATTERN): ${(err as Error).message}`);
+    }
+  }
+  let rules: Rules;
+  try {
+    rules = parseRules(JSON.parse(fs.readFileSync(config.rules.file, 'utf8')), config.rules.file);
+  } catch (err) {
+    throw new ConfigError(`rules.file (VALIDATION_RULES_FILE): ${(err as Error).message}`);
+  }
+  return { config, rules };
+}
+
+/** convict lists every problem on its own line; the first, with its variable, is the culprit to show. */
+function firstLine(err: Error, env: NodeJS.ProcessEnv): string {
+  const line = err.message.split('\n')[0];
+  const key = /^([\w.]+):/.exec(line)?.[1];
+  const variable = key ? envName(key) : undefined;
+  const shown = variable && env[variable] !== undefined && !/url/i.test(key!) ? line : line.replace(/: value was .*$/, '');
+  return variable ? shown.replace(key!, `${key} (${variable})`) : shown;
+}
+
+function envName(key: string): string | undefined {
+  let node: any = schema;
+  for (const part of key.split('.')) node = node?.[part];
+  return node?.env;
+}

@@ -1,0 +1,92 @@
+// Plans the DDL that makes `<table>_fact` and `<table>_latest` fit a table model: create them,
+// add new columns, and report type changes it must not apply (they would rewrite history).
+import type { Column, TableModel } from './columns';
+import { ident, idents } from './sql';
+
+/** Pipeline columns of the history table, after the source's own columns. */
+export const FACT_META: ReadonlyArray<readonly [string, string]> = [
+  ['op', 'text'],
+  ['source_ts', 'timestamp with time zone'],
+  ['source_lsn', 'bigint'],
+  ['source_txid', 'bigint'],
+  ['kafka_topic', 'text'],
+  ['kafka_partition', 'integer'],
+  ['kafka_offset', 'bigint'],
+  ['processed_at', 'timestamp with time zone'],
+];
+
+/** Pipeline columns of the current-row table. */
+export const LATEST_META: ReadonlyArray<readonly [string, string]> = [
+  ['source_ts', 'timestamp with time zone'],
+  ['source_lsn', 'bigint'],
+  ['processed_at', 'timestamp with time zone'],
+];
+
+const META_NAMES = new Set(FACT_META.map(([n]) => n));
+
+export const factTable = (table: string): string => `${table}_fact`;
+export const latestTable = (table: string): string => `${table}_latest`;
+
+/** Columns a table has in the warehouse, in order: name → canonical type. Null: no such table. */
+export type Existing = Map<string, string> | null;
+
+export interface DdlPlan {
+  statements: string[];
+  /** Columns whose type the schema changed incompatibly; events of this model are rejected. */
+  conflicts: string[];
+}
+
+export function planDdl(model: TableModel, fact: Existing, latest: Existing): DdlPlan {
+  const clash = model.columns.find((c) => META_NAMES.has(c.name));
+  if (clash) {
+    return { statements: [], conflicts: [`column ${clash.name} of ${model.table} has the name of a pipeline column`] };
+  }
+  if (model.keyColumns.length === 0) {
+    return { statements: [], conflicts: [`table ${model.table} has no primary key`] };
+  }
+  const statements: string[] = [];
+  const conflicts: string[] = [];
+  const keys = idents(model.keyColumns);
+  const f = factTable(model.table);
+  const l = latestTable(model.table);
+
+  // History rows of deletes may carry only the key, so only key columns are NOT NULL.
+  const columnDef = (c: Column) => `${ident(c.name)} ${c.pgType}${model.keyColumns.includes(c.name) ? ' NOT NULL' : ''}`;
+  const meta = (list: ReadonlyArray<readonly [string, string]>) => list.map(([n, t]) => `${ident(n)} ${t}`);
+
+  if (!fact) {
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${ident(f)} (${[...model.columns.map(columnDef), ...meta(FACT_META)].join(', ')})`,
+      // One row per source change: a re-sent event (same position) is recognised here.
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(`${f}_event_uq`)} ON ${ident(f)} (source_lsn, op, ${keys})`,
+      // A key's history in source order.
+      `CREATE INDEX IF NOT EXISTS ${ident(`${f}_key_idx`)} ON ${ident(f)} (${keys}, source_lsn)`,
+    );
+  } else {
+    addColumns(f, model, fact, statements, conflicts);
+  }
+  if (!latest) {
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS ${ident(l)} (${[...model.columns.map(columnDef), ...meta(LATEST_META)].join(', ')}, PRIMARY KEY (${keys}))`,
+    );
+  } else {
+    addColumns(l, model, latest, statements, conflicts);
+  }
+  return { statements, conflicts: [...new Set(conflicts)] };
+}
+
+function addColumns(table: string, model: TableModel, existing: Map<string, string>, statements: string[], conflicts: string[]): void {
+  for (const c of model.columns) {
+    const have = existing.get(c.name);
+    if (have === undefined) {
+      statements.push(`ALTER TABLE ${ident(table)} ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${c.pgType}`);
+    } else if (have !== c.pgType) {
+      conflicts.push(`column ${c.name} of ${model.table} changed type from ${have} to ${c.pgType}`);
+    }
+  }
+}
+
+/** The source columns of a warehouse table (its pipeline columns left out), in table order. */
+export function dataColumns(fact: Map<string, string>): string[] {
+  return [...fact.keys()].filter((n) => !META_NAMES.has(n));
+}

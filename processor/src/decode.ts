@@ -1,0 +1,123 @@
+// Kafka message (Confluent wire format: magic 0, 4-byte schema id, Avro) → a change event.
+// Bad input becomes a `reject` result, never an exception: the stream must not stop on it.
+// Only a registry that cannot be reached throws, because that is worth retrying.
+import type { SchemaSource, WriterSchema } from './registry';
+import { UnknownSchemaError } from './registry';
+import { tableModel, tableNameForTopic, type TableModel } from './columns';
+
+export type Op = 'c' | 'u' | 'd' | 'r';
+
+export interface ChangeEvent {
+  table: string;
+  op: Op;
+  /** The row image: `after`, or for a delete `before` completed with the key. */
+  row: Record<string, unknown>;
+  keyText: string;
+  sourceTsMicros: bigint;
+  lsn: bigint;
+  txId: bigint | null;
+  model: TableModel;
+  /** Identifies the model: a new value or key schema means columns may have changed. */
+  schemaKey: string;
+}
+
+export type Decoded =
+  | { kind: 'event'; event: ChangeEvent }
+  | { kind: 'skip'; why: string }
+  | { kind: 'reject'; stage: 'decode' | 'schema' | 'validate'; table: string; reason: string; payload?: unknown };
+
+const MAGIC_BYTE = 0;
+
+export function parseWire(buf: Buffer): { schemaId: number; payload: Buffer } {
+  if (buf.length < 5) throw new Error(`message of ${buf.length} bytes is too short for the Confluent wire format`);
+  if (buf[0] !== MAGIC_BYTE) throw new Error(`unknown magic byte ${buf[0]} (expected 0, Confluent wire format)`);
+  return { schemaId: buf.readInt32BE(1), payload: buf.subarray(5) };
+}
+
+const OPS = new Set(['c', 'u', 'd', 'r']);
+
+export class Decoder {
+  private readonly models = new Map<string, TableModel>();
+
+  constructor(private readonly schemas: SchemaSource) {}
+
+  async decode(topic: string, key: Buffer | null, value: Buffer | null): Promise<Decoded> {
+    const table = tableNameForTopic(topic);
+    // Debezium follows a delete with a tombstone (null value) for log compaction; it carries no change.
+    if (value === null || value.length === 0) return { kind: 'skip', why: 'tombstone' };
+
+    let valueSchema: WriterSchema;
+    let envelope: any;
+    let keySchema: WriterSchema | null = null;
+    let keyRecord: any = null;
+    try {
+      const v = parseWire(value);
+      valueSchema = await this.schemas.get(v.schemaId);
+      envelope = valueSchema.type.fromBuffer(v.payload);
+      if (key !== null) {
+        const k = parseWire(key);
+        keySchema = await this.schemas.get(k.schemaId);
+        keyRecord = keySchema.type.fromBuffer(k.payload);
+      }
+    } catch (err) {
+      if (err instanceof UnknownSchemaError || !isTransient(err)) {
+        return { kind: 'reject', stage: 'decode', table, reason: `cannot decode: ${(err as Error).message}` };
+      }
+      throw err;
+    }
+
+    if (!keySchema) {
+      return { kind: 'reject', stage: 'schema', table, reason: `table ${table} has no primary key (message without key); only tables with a primary key are loaded`, payload: envelope };
+    }
+    const op = envelope?.op;
+    if (!OPS.has(op)) {
+      return { kind: 'reject', stage: 'validate', table, reason: `unsupported operation ${JSON.stringify(op)}`, payload: envelope };
+    }
+
+    const schemaKey = `${valueSchema.id}/${keySchema.id}`;
+    let model = this.models.get(schemaKey);
+    if (!model) {
+      try {
+        model = tableModel(table, valueSchema.raw, keySchema.raw);
+      } catch (err) {
+        return { kind: 'reject', stage: 'schema', table, reason: (err as Error).message, payload: envelope };
+      }
+      this.models.set(schemaKey, model);
+    }
+
+    const source = envelope.source ?? {};
+    const row = op === 'd' ? { ...(envelope.before ?? {}), ...keyRecord } : envelope.after;
+    if (!row) return { kind: 'reject', stage: 'validate', table, reason: `op ${op} without a row image`, payload: envelope };
+    const lsn = source.lsn;
+    if (lsn === null || lsn === undefined) {
+      return { kind: 'reject', stage: 'validate', table, reason: 'event without source.lsn', payload: envelope };
+    }
+    const event: ChangeEvent = {
+      table,
+      op,
+      row,
+      keyText: model.keyColumns.map((k) => String(keyRecord[k])).join('\u0001'),
+      sourceTsMicros: sourceMicros(source),
+      lsn: BigInt(lsn),
+      txId: source.txId === null || source.txId === undefined ? null : BigInt(source.txId),
+      model,
+      schemaKey,
+    };
+    return { kind: 'event', event };
+  }
+}
+
+/** Source commit time in microseconds: Debezium 2+ carries ts_us; older ones only ts_ms. */
+export function sourceMicros(source: any): bigint {
+  if (source.ts_us !== undefined && source.ts_us !== null) return BigInt(source.ts_us);
+  return BigInt(source.ts_ms ?? 0) * 1000n;
+}
+
+/** Network trouble with the registry: retry rather than reject the message. */
+function isTransient(err: unknown): boolean {
+  const e = err as any;
+  if (typeof e?.status === 'number') return e.status >= 500 || e.status === 429;
+  const code = e?.code ?? e?.cause?.code;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code)
+    || /fetch failed|socket hang up|timeout/i.test(e?.message ?? '');
+}

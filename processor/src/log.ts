@@ -1,0 +1,43 @@
+// Structured JSON logs, one object a line. Secrets never reach a log: URLs lose their password.
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+export type Level = keyof typeof LEVELS;
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** Passwords inside any text (an error from a driver may quote a connection string). */
+export function redactText(text: string): string {
+  return text.replace(/(\w+:\/\/[^:/\s]+:)[^@\s]+@/g, '$1***@');
+}
+
+export function createLogger(level: Level, out: (line: string) => void = (l) => process.stdout.write(l)): Logger {
+  const min = LEVELS[level];
+  const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return;
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: redactText(msg) };
+    for (const [k, v] of Object.entries(fields ?? {})) {
+      record[k] = v instanceof Error ? redactText(v.message) : typeof v === 'bigint' ? v.toString() : typeof v === 'string' ? redactText(v) : v;
+    }
+    out(`${JSON.stringify(record)}\n`);
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}

@@ -1,0 +1,113 @@
+// Entry point: configuration, pre-flight checks with clear errors, then the pipeline.
+import { Client } from 'pg';
+import { ConfigError, loadConfig } from './config';
+import { Decoder } from './decode';
+import { startHttp } from './http';
+import { createLogger, redactUrl, type Logger } from './log';
+import { createMetrics } from './metrics';
+import { readOffset } from './offsets';
+import { Pipeline } from './pipeline';
+import { RegistrySchemas } from './registry';
+import { WarehouseWriter } from './writer';
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`processor: ${message}\n`);
+  process.exit(code);
+}
+
+/** The warehouse must be reachable and migrated before anything is consumed. */
+async function checkWarehouse(url: string): Promise<Client> {
+  const client = new Client({ connectionString: url, application_name: 'cdc-processor-offsets' });
+  try {
+    await client.connect();
+  } catch (err) {
+    fail(`warehouse ${redactUrl(url)} (WAREHOUSE_DATABASE_URL) is unreachable: ${(err as Error).message}`);
+  }
+  const res = await client.query("SELECT to_regclass('cdc.offsets') IS NOT NULL AS ok");
+  if (!res.rows[0].ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
+  return client;
+}
+
+/** A captured table without a primary key has no key schema: say so at start, not per event. */
+async function reportTablesWithoutKey(schemas: RegistrySchemas, topics: string[], log: Logger): Promise<void> {
+  try {
+    const subjects = new Set(await schemas.subjects());
+    for (const t of topics) {
+      if (subjects.has(`${t}-value`) && !subjects.has(`${t}-key`)) {
+        log.error('captured table has no primary key: its events go to cdc.rejected_events', { topic: t });
+      }
+    }
+  } catch (err) {
+    log.warn('schema registry not reachable at start; decoding waits for it', { error: err });
+  }
+}
+
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const { config, rules } = loaded;
+  const log = createLogger(config.log.level);
+  const metrics = createMetrics();
+  const offsetsClient = await checkWarehouse(config.warehouse.url);
+  offsetsClient.on('error', (err) => log.warn('offsets connection lost', { error: err }));
+
+  const schemas = new RegistrySchemas(config.registry.url);
+  const writer = new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log);
+  const pipeline = new Pipeline(
+    {
+      brokers: config.kafka.brokers,
+      clientId: config.kafka.clientId,
+      groupId: config.kafka.groupId,
+      topics: config.kafka.topics,
+      topicPattern: config.kafka.topicPattern,
+      limits: config.batch,
+      maxBackoffMs: config.retry.maxBackoffMs,
+    },
+    new Decoder(schemas),
+    writer,
+    (tp) => readOffset(offsetsClient, config.kafka.groupId, tp),
+    metrics,
+    log,
+  );
+  let server;
+  try {
+    server = await startHttp(config.http.host, config.http.port, metrics, pipeline);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    await pipeline.stop();
+    server.close();
+    await offsetsClient.end().catch(() => undefined);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  log.info('starting', {
+    warehouse: redactUrl(config.warehouse.url),
+    brokers: config.kafka.brokers,
+    registry: config.registry.url,
+    batch: config.batch,
+    http: `http://${config.http.host}:${config.http.port}`,
+  });
+  try {
+    await pipeline.start();
+  } catch (err) {
+    fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
+  }
+  await reportTablesWithoutKey(schemas, (pipeline.health().topics as string[]) ?? [], log);
+}
+
+main().catch((err) => fail(`unexpected error: ${err?.stack ?? err}`, 1));

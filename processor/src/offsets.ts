@@ -1,0 +1,54 @@
+// Consumed positions, kept in the warehouse beside the rows they produced (cdc.offsets).
+// The value stored is the next offset to consume.
+import type { ClientBase } from 'pg';
+
+export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+/**
+ * Locks the offset rows of a batch's partitions for the rest of its transaction and returns
+ * them. A second processor writing the same partitions (during a rebalance) waits here and
+ * then sees what the first committed, so an event is never written twice.
+ */
+export async function lockOffsets(client: ClientBase, group: string, tps: TopicPartition[]): Promise<Map<string, bigint>> {
+  const topics = tps.map((t) => t.topic);
+  const partitions = tps.map((t) => t.partition);
+  await client.query(
+    `INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset)
+     SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+     ON CONFLICT DO NOTHING`,
+    [group, topics, partitions],
+  );
+  const res = await client.query(
+    `SELECT topic, partition, next_offset::text AS next FROM cdc.offsets
+     WHERE consumer_group = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+     ORDER BY topic, partition FOR UPDATE`,
+    [group, topics, partitions],
+  );
+  return new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)]));
+}
+
+/** Moves the stored positions forward (never back) in the batch's transaction. */
+export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint }>): Promise<void> {
+  const rows = [...next.values()];
+  if (rows.length === 0) return;
+  await client.query(
+    `UPDATE cdc.offsets AS o SET next_offset = GREATEST(o.next_offset, x.n), updated_at = now()
+     FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n)
+     WHERE o.consumer_group = $1 AND o.topic = x.t AND o.partition = x.p`,
+    [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString())],
+  );
+}
+
+/** The stored position of one partition, or null when none is stored yet. */
+export async function readOffset(client: ClientBase, group: string, tp: TopicPartition): Promise<bigint | null> {
+  const res = await client.query(
+    'SELECT next_offset::text AS next FROM cdc.offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3',
+    [group, tp.topic, tp.partition],
+  );
+  return res.rows.length ? BigInt(res.rows[0].next) : null;
+}

@@ -1,0 +1,301 @@
+// The consumer side: kafkajs delivers messages, we decode them, gather them into micro-batches
+// and hand each batch to the writer, one transaction at a time, while the next batch fills.
+//
+// Offsets: the warehouse is the source of truth (cdc.offsets, written with the rows). The
+// first time a partition is seen after an assignment, its stored offset decides where to
+// start: messages below it are skipped, and if kafkajs starts beyond it we seek back. Kafka's
+// own committed offsets trail the warehouse and serve lag tools only.
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
+import { Batch, type BatchLimits } from './batch';
+import type { Decoder, Decoded } from './decode';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import { tpKey, type TopicPartition } from './offsets';
+import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
+
+export interface PipelineOptions {
+  brokers: string[];
+  clientId: string;
+  groupId: string;
+  topics: string[];
+  topicPattern: string;
+  limits: BatchLimits;
+  maxBackoffMs: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Pipeline {
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  private topics: string[] = [];
+  private batch: Batch<BatchItem>;
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  /** Next offset to take per partition in this assignment; unset until the warehouse was asked. */
+  private readonly positions = new Map<string, bigint>();
+  private readonly seeked = new Set<string>();
+  private stopping = false;
+  private running = false;
+  private failingSince: number | null = null;
+  private paused = false;
+  private lastBatchAt: string | null = null;
+
+  constructor(
+    private readonly opts: PipelineOptions,
+    private readonly decoder: Decoder,
+    private readonly writer: WarehouseWriter,
+    private readonly readOffset: (tp: TopicPartition) => Promise<bigint | null>,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.batch = new Batch(opts.limits);
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => {
+        const { message, ...rest } = entry.log;
+        const fields = { component: 'kafkajs', namespace: entry.namespace, ...rest };
+        if (entry.level <= logLevel.ERROR) this.log.error(message, fields);
+        else this.log.warn(message, fields);
+      },
+    });
+  }
+
+  /** Topics to consume: the configured list, or those matching the pattern now. */
+  async resolveTopics(): Promise<string[]> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = await admin.listTopics();
+      if (this.opts.topicPattern) {
+        const re = new RegExp(this.opts.topicPattern);
+        return existing.filter((t) => re.test(t)).sort();
+      }
+      const missing = this.opts.topics.filter((t) => !existing.includes(t));
+      if (missing.length) this.log.warn('topics do not exist yet; they are consumed once Debezium creates them', { topics: missing });
+      return this.opts.topics;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async start(): Promise<void> {
+    this.topics = await this.resolveTopics();
+    if (this.topics.length === 0) throw new Error(`no topic matches PROCESSOR_TOPIC_PATTERN ${this.opts.topicPattern}`);
+    const consumer = this.kafka.consumer({
+      groupId: this.opts.groupId,
+      maxBytesPerPartition: 10 * 1024 * 1024,
+      maxBytes: 50 * 1024 * 1024,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: true,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.running = false;
+      this.log.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.running = true;
+    this.log.info('consuming', { topics: this.topics, group: this.opts.groupId });
+  }
+
+  /** A rebalance: positions are re-read from the warehouse and unflushed messages are dropped
+   *  (they are read again from the stored offsets, by us or by the partition's new owner). */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    this.running = true;
+    this.positions.clear();
+    this.seeked.clear();
+    if (this.batch.size) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: this.batch.size });
+    this.batch = new Batch(this.opts.limits);
+    this.clearTimer();
+    this.log.info('partitions assigned', { assignment });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = tpKey(topic, partition);
+    let position = this.positions.get(key);
+    if (position === undefined) {
+      const stored = await this.readOffset({ topic, partition });
+      const first = batch.firstOffset();
+      if (stored !== null && first !== null && BigInt(first) > stored && !this.seeked.has(key)) {
+        // Kafka's committed offset is ahead of the warehouse (or the batch was dropped in a rebalance).
+        this.seeked.add(key);
+        this.log.info('seeking to the offset stored in the warehouse', { topic, partition, offset: stored, kafkaOffset: first });
+        this.consumer!.seek({ topic, partition, offset: stored.toString() });
+        return;
+      }
+      position = stored ?? 0n;
+      this.positions.set(key, position);
+    }
+    let taken = 0;
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale() || this.stopping) break;
+      const offset = BigInt(m.offset);
+      if (offset < position) {
+        resolveOffset(m.offset);
+        continue;
+      }
+      const decoded = await this.decode(topic, m, heartbeat);
+      if (decoded === null) break;
+      const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0);
+      if (!(await this.add({ topic, partition, offset, key: m.key, value: m.value, decoded }, bytes, heartbeat))) break;
+      position = offset + 1n;
+      this.positions.set(key, position);
+      resolveOffset(m.offset);
+      taken++;
+    }
+    this.metrics.consumed.inc({ topic }, taken);
+    this.metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - position));
+  }
+
+  /** Decodes one message; a registry that is down is waited for (null when stopping). */
+  private async decode(topic: string, m: KafkaMessage, heartbeat: () => Promise<void>): Promise<Decoded | null> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.decoder.decode(topic, m.key, m.value);
+      } catch (err) {
+        if (this.stopping) return null;
+        this.log.warn('schema registry unreachable; retrying', { error: err, attempt });
+        await sleep(this.backoff(attempt));
+        await heartbeat().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Adds a message to the open batch; waits (heartbeating) while a full batch waits for the writer. */
+  private async add(item: BatchItem, bytes: number, heartbeat: () => Promise<void>): Promise<boolean> {
+    while (this.batch.isFull()) {
+      if (!this.flushing) this.flush();
+      await Promise.race([this.flushing, sleep(2000)]);
+      await heartbeat().catch(() => undefined);
+      if (this.stopping) return false;
+    }
+    this.batch.add(item, bytes, Date.now());
+    if (this.batch.isFull()) this.flush();
+    else if (this.batch.size === 1) this.armTimer();
+    return true;
+  }
+
+  private armTimer(): void {
+    this.clearTimer();
+    const due = this.batch.dueIn(Date.now());
+    if (due !== null) this.timer = setTimeout(() => this.flush(), due);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Starts writing the open batch unless a write is under way (which re-checks when done). */
+  private flush(): void {
+    if (this.flushing || this.batch.size === 0) return;
+    const batch = this.batch;
+    this.batch = new Batch(this.opts.limits);
+    this.clearTimer();
+    this.flushing = this.writeWithRetry(batch.items).finally(() => {
+      this.flushing = null;
+      const due = this.batch.dueIn(Date.now());
+      if (this.batch.isFull() || due === 0) this.flush();
+      else if (due !== null) this.armTimer();
+    });
+  }
+
+  private async writeWithRetry(items: BatchItem[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const started = process.hrtime.bigint();
+      try {
+        const result = await this.writer.write(items);
+        this.afterWrite(items, result, started);
+        return;
+      } catch (err) {
+        this.metrics.writeErrors.inc();
+        await this.writer.reset();
+        if (this.failingSince === null) this.failingSince = Date.now();
+        this.setPaused(true);
+        if (this.stopping && attempt >= 2) {
+          this.log.error('shutting down with a batch unwritten; it is read again on the next start', { error: err, messages: items.length });
+          return;
+        }
+        this.log.warn('writing a batch failed; retrying', { error: err, attempt, messages: items.length });
+        await sleep(this.backoff(attempt));
+      }
+    }
+  }
+
+  private afterWrite(items: BatchItem[], result: BatchResult, started: bigint): void {
+    const committedUs = BigInt(Date.now()) * 1000n;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.batchSeconds.observe(seconds);
+    this.metrics.batchEvents.observe(items.length);
+    for (const [table, t] of result.tables) {
+      this.metrics.written.inc({ table }, t.written);
+      if (t.duplicates) this.metrics.duplicates.inc({ table }, t.duplicates);
+      for (const ts of t.sourceTs) this.metrics.freshness.observe(Number(committedUs - ts) / 1e6);
+    }
+    for (const r of result.rejects) {
+      this.metrics.rejected.inc({ table: r.table, stage: r.stage });
+      this.log.warn('event rejected', { table: r.table, stage: r.stage, reason: r.reason, topic: r.topic, partition: r.partition, offset: r.offset });
+    }
+    if (this.failingSince !== null) this.log.info('warehouse writes recovered', { afterMs: Date.now() - this.failingSince });
+    this.failingSince = null;
+    this.setPaused(false);
+    this.lastBatchAt = new Date().toISOString();
+    this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored });
+    // Informational only (lag tools); the warehouse already holds the truth.
+    const offsets = [...result.offsets.values()].map((o) => ({ topic: o.tp.topic, partition: o.tp.partition, offset: o.offset.toString() }));
+    if (offsets.length && this.consumer && !this.stopping) {
+      this.consumer.commitOffsets(offsets).catch((err) => this.log.debug('offset commit to Kafka skipped', { error: err }));
+    }
+  }
+
+  /** Backpressure: while the warehouse refuses writes, stop fetching. */
+  private setPaused(paused: boolean): void {
+    if (!this.consumer || paused === this.paused) return;
+    this.paused = paused;
+    const topics = this.topics.map((topic) => ({ topic }));
+    if (paused) this.consumer.pause(topics);
+    else this.consumer.resume(topics);
+    this.log.info(paused ? 'consumption paused until the warehouse accepts writes' : 'consumption resumed');
+  }
+
+  private backoff(attempt: number): number {
+    return Math.min(this.opts.maxBackoffMs, 100 * 2 ** attempt);
+  }
+
+  health(): { ok: boolean; [k: string]: unknown } {
+    return {
+      ok: this.running && this.failingSince === null && !this.stopping,
+      consuming: this.running,
+      topics: this.topics,
+      warehouse: this.failingSince === null ? 'ok' : `failing since ${new Date(this.failingSince).toISOString()}`,
+      lastBatchAt: this.lastBatchAt,
+    };
+  }
+
+  /** SIGTERM: stop fetching, write (or give up, rolled back) what was taken, then leave. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.clearTimer();
+    await this.consumer?.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
+    if (this.flushing) await this.flushing;
+    if (this.batch.size) {
+      const batch = this.batch;
+      this.batch = new Batch(this.opts.limits);
+      await this.writeWithRetry(batch.items);
+    }
+    await this.writer.close();
+    this.running = false;
+  }
+}

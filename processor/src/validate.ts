@@ -1,0 +1,74 @@
+// Declarative per-table rules (processor/rules.json by default). A rule that fails sends the
+// event to cdc.rejected_events with the reason; the stream goes on.
+import { compareDecimal } from './decimal';
+import type { ChangeEvent } from './decode';
+
+export type Rule =
+  | { column: string; rule: 'required' }
+  | { column: string; rule: 'min'; value: string }
+  | { column: string; rule: 'max'; value: string }
+  | { column: string; rule: 'oneOf'; values: string[] }
+  | { column: string; rule: 'pattern'; value: string };
+
+export type Rules = Record<string, Rule[]>;
+
+const RULE_NAMES = new Set(['required', 'min', 'max', 'oneOf', 'pattern']);
+
+/** Checks the shape of a rules document; throws one line naming the offending entry. */
+export function parseRules(doc: unknown, origin: string): Rules {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${origin}: expected an object of table → rules`);
+  const rules: Rules = {};
+  for (const [table, list] of Object.entries(doc)) {
+    if (!Array.isArray(list)) throw new Error(`${origin}: rules of table ${table} must be a list`);
+    rules[table] = list.map((r: any, i: number) => {
+      const where = `${origin}: ${table}[${i}]`;
+      if (typeof r?.column !== 'string') throw new Error(`${where}: "column" must be a string`);
+      if (!RULE_NAMES.has(r.rule)) throw new Error(`${where}: unknown rule ${JSON.stringify(r.rule)} (one of ${[...RULE_NAMES].join(', ')})`);
+      if ((r.rule === 'min' || r.rule === 'max') && !/^-?\d+(\.\d+)?$/.test(String(r.value))) throw new Error(`${where}: "value" must be a decimal`);
+      if (r.rule === 'oneOf' && !(Array.isArray(r.values) && r.values.every((v: unknown) => typeof v === 'string'))) throw new Error(`${where}: "values" must be a list of strings`);
+      if (r.rule === 'pattern') new RegExp(r.value);
+      return { ...r, value: r.value === undefined ? undefined : String(r.value) } as Rule;
+    });
+  }
+  return rules;
+}
+
+function asComparable(v: unknown): string | null {
+  if (typeof v === 'string' || typeof v === 'bigint' || typeof v === 'number') return String(v);
+  return null;
+}
+
+/** The first rule the event breaks, as a reason text; null when it passes. Deletes are not validated. */
+export function validate(event: ChangeEvent, rules: Rules): string | null {
+  if (event.op === 'd') return null;
+  for (const r of rules[event.table] ?? []) {
+    const v = event.row[r.column];
+    switch (r.rule) {
+      case 'required':
+        if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) return `${r.column} is required`;
+        break;
+      case 'min':
+      case 'max': {
+        if (v === null || v === undefined) break;
+        const text = asComparable(v);
+        if (text === null) return `${r.column} is not a number`;
+        let cmp: number;
+        try {
+          cmp = compareDecimal(text, r.value);
+        } catch {
+          return `${r.column} ${JSON.stringify(text)} is not a number`;
+        }
+        if (r.rule === 'min' && cmp < 0) return `${r.column} ${text} is below the minimum ${r.value}`;
+        if (r.rule === 'max' && cmp > 0) return `${r.column} ${text} is above the maximum ${r.value}`;
+        break;
+      }
+      case 'oneOf':
+        if (v !== null && v !== undefined && !r.values.includes(String(v))) return `${r.column} ${JSON.stringify(v)} is not one of ${r.values.join(', ')}`;
+        break;
+      case 'pattern':
+        if (v !== null && v !== undefined && !new RegExp(r.value).test(String(v))) return `${r.column} ${JSON.stringify(v)} does not match ${r.value}`;
+        break;
+    }
+  }
+  return null;
+}

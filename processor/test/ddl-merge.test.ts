@@ -1,0 +1,63 @@
+import { tableModel } from '../src/columns';
+import { dataColumns, planDdl } from '../src/ddl';
+import { mergeSql } from '../src/merge';
+import { envelopeSchema, keySchema, ordersValueFields } from './fixtures/debezium';
+
+const model = tableModel('orders', envelopeSchema('orders', ordersValueFields), keySchema('orders'));
+const existing = (extra: Array<[string, string]> = []) =>
+  new Map<string, string>([...model.columns.map((c) => [c.name, c.pgType] as [string, string]), ['op', 'text'], ['source_lsn', 'bigint'], ...extra]);
+
+describe('planning warehouse DDL from a table model', () => {
+  it('creates history and current tables with a unique event index and a primary key', () => {
+    const plan = planDdl(model, null, null);
+    expect(plan.conflicts).toEqual([]);
+    expect(plan.statements[0]).toContain('CREATE TABLE IF NOT EXISTS "orders_fact" ("order_id" bigint NOT NULL, "customer_id" bigint');
+    expect(plan.statements[0]).toContain('"amount" numeric(12,2)');
+    expect(plan.statements[1]).toBe('CREATE UNIQUE INDEX IF NOT EXISTS "orders_fact_event_uq" ON "orders_fact" (source_lsn, op, "order_id")');
+    expect(plan.statements[3]).toMatch(/CREATE TABLE IF NOT EXISTS "orders_latest" .*PRIMARY KEY \("order_id"\)\)$/);
+  });
+
+  it('adds a new column to both tables and nothing else', () => {
+    const withColumn = tableModel('orders', envelopeSchema('orders', [...ordersValueFields, { name: 'note', type: ['null', 'string'], default: null }]), keySchema('orders'));
+    const plan = planDdl(withColumn, existing(), existing());
+    expect(plan.statements).toEqual([
+      'ALTER TABLE "orders_fact" ADD COLUMN IF NOT EXISTS "note" text',
+      'ALTER TABLE "orders_latest" ADD COLUMN IF NOT EXISTS "note" text',
+    ]);
+  });
+
+  it('keeps a dropped column and reports a type change instead of applying it', () => {
+    const plan = planDdl(model, existing([['legacy', 'text']]), existing([['legacy', 'text']]));
+    expect(plan.statements).toEqual([]);
+    const changed = new Map(existing());
+    changed.set('amount', 'text');
+    expect(planDdl(model, changed, changed).conflicts).toEqual(['column amount of orders changed type from text to numeric(12,2)']);
+  });
+
+  it('quotes identifiers that come from schemas', () => {
+    const odd = tableModel('we"ird', envelopeSchema('weird', [{ name: 'id"; drop table x; --', type: 'long' }]), keySchema('weird', [{ name: 'id"; drop table x; --', type: 'long' }]));
+    const plan = planDdl(odd, null, null);
+    expect(plan.statements[0]).toContain('"we""ird_fact" ("id""; drop table x; --" bigint NOT NULL');
+  });
+
+  it('lists data columns without pipeline columns', () => {
+    expect(dataColumns(existing([['note', 'text']]))).toEqual([...model.columns.map((c) => c.name), 'note']);
+  });
+});
+
+describe('merge SQL', () => {
+  const sql = mergeSql('orders', ['order_id', 'status'], ['order_id'], ['status']);
+  it('fills unchanged TOAST values from the current row', () => {
+    expect(sql.fill).toEqual([
+      `UPDATE pg_temp."_stage_orders" AS s SET "status" = l."status" FROM "orders_latest" AS l WHERE s."order_id" = l."order_id" AND 'status' = ANY (s._unavailable)`,
+    ]);
+  });
+  it('drops events already in the history by source position and key', () => {
+    expect(sql.dropSeen).toBe(`DELETE FROM pg_temp."_stage_orders" AS s USING "orders_fact" AS f WHERE f.source_lsn = s.source_lsn AND f.op = s.op AND f."order_id" = s."order_id"`);
+  });
+  it('merges only the newest event per key and never moves a row back', () => {
+    expect(sql.mergeLatest).toContain('SELECT DISTINCT ON ("order_id") * FROM pg_temp."_stage_orders" ORDER BY "order_id", source_lsn DESC, _seq DESC');
+    expect(sql.mergeLatest).toContain(`DELETE FROM "orders_latest" AS l USING last WHERE last.op = 'd'`);
+    expect(sql.mergeLatest).toMatch(/ON CONFLICT \("order_id"\) DO UPDATE SET "status" = EXCLUDED."status", .* WHERE l.source_lsn <= EXCLUDED.source_lsn$/);
+  });
+});

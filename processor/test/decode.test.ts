@@ -1,0 +1,75 @@
+import { Decoder, parseWire } from '../src/decode';
+import { envelopeSchema, FakeSchemas, keySchema, order, ordersValueFields, source, wire } from './fixtures/debezium';
+
+function setup() {
+  const schemas = new FakeSchemas();
+  const valueId = schemas.add(7, envelopeSchema('orders', ordersValueFields));
+  const keyId = schemas.add(3, keySchema('orders'));
+  const encode = (value: any, key: any = { order_id: value.after?.order_id ?? value.before?.order_id }) => ({
+    key: wire(keyId, schemas.type(keyId), key),
+    value: wire(valueId, schemas.type(valueId), value),
+  });
+  return { decoder: new Decoder(schemas), encode };
+}
+
+const envelope = (op: string, before: any, after: any, lsn = 100n) =>
+  ({ before, after, source: source(lsn, 1737014399999999n), transaction: null, op, ts_ms: 1n, ts_us: 1n, ts_ns: 1n });
+
+describe('decoding Debezium change events', () => {
+  it('decodes an insert with exact decimal, BigInt ids, commit time and position', async () => {
+    const { decoder, encode } = setup();
+    const m = encode(envelope('c', null, order(5001n, '999.99')));
+    const d = await decoder.decode('dbserver1.public.orders', m.key, m.value);
+    expect(d.kind).toBe('event');
+    if (d.kind !== 'event') return;
+    expect(d.event.table).toBe('orders');
+    expect(d.event.op).toBe('c');
+    expect(d.event.row.amount).toBe('999.99');
+    expect(d.event.row.order_id).toBe(5001n);
+    expect(d.event.keyText).toBe('5001');
+    expect(d.event.lsn).toBe(100n);
+    expect(d.event.txId).toBe(777n);
+    expect(d.event.sourceTsMicros).toBe(1737014399999999n);
+    expect(d.event.model.columns.find((c) => c.name === 'amount')?.pgType).toBe('numeric(12,2)');
+  });
+
+  it('keeps the key of a delete whose before image has only the key', async () => {
+    const { decoder, encode } = setup();
+    const before = { ...order(5001n), customer_id: 0n, product_name: '', status: '' };
+    const m = encode(envelope('d', before, null));
+    const d = await decoder.decode('dbserver1.public.orders', m.key, m.value);
+    expect(d.kind === 'event' && d.event.op === 'd' && d.event.row.order_id === 5001n).toBe(true);
+  });
+
+  it('skips tombstones', async () => {
+    const { decoder, encode } = setup();
+    const m = encode(envelope('c', null, order(1n)));
+    expect(await decoder.decode('dbserver1.public.orders', m.key, null)).toEqual({ kind: 'skip', why: 'tombstone' });
+  });
+
+  it('rejects bytes that are not the Confluent wire format, naming why', async () => {
+    const { decoder } = setup();
+    const d = await decoder.decode('dbserver1.public.orders', null, Buffer.from('{"not":"avro"}'));
+    expect(d).toMatchObject({ kind: 'reject', stage: 'decode', table: 'orders' });
+    if (d.kind === 'reject') expect(d.reason).toMatch(/magic byte 123/);
+  });
+
+  it('rejects an unknown schema id and a truncated payload', async () => {
+    const { decoder, encode } = setup();
+    const unknown = Buffer.from([0, 0, 0, 0, 99, 1, 2]);
+    expect(await decoder.decode('dbserver1.public.orders', null, unknown)).toMatchObject({ kind: 'reject', stage: 'decode' });
+    const m = encode(envelope('c', null, order(1n)));
+    expect(await decoder.decode('dbserver1.public.orders', m.key, m.value.subarray(0, 20))).toMatchObject({ kind: 'reject', stage: 'decode' });
+  });
+
+  it('rejects events of a table without a primary key', async () => {
+    const { decoder, encode } = setup();
+    const m = encode(envelope('c', null, order(1n)));
+    expect(await decoder.decode('dbserver1.public.orders', null, m.value)).toMatchObject({ kind: 'reject', stage: 'schema' });
+  });
+
+  it('parses the wire header', () => {
+    expect(parseWire(Buffer.from([0, 0, 0, 1, 2, 42]))).toEqual({ schemaId: 258, payload: Buffer.from([42]) });
+    expect(() => parseWire(Buffer.from([0, 1]))).toThrow(/too short/);
+  });
+});
