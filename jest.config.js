@@ -6,12 +6,14 @@ module.exports = {
   projects: [
     {
       displayName: 'unit',
+      roots: ['<rootDir>/processor', '<rootDir>/seed'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/processor/test/**/*.test.ts', '<rootDir>/seed/test/**/*.test.ts'],
     },
     {
       displayName: 'e2e',
+      roots: ['<rootDir>/e2e'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/e2e/**/*.test.ts'],
