@@ -14,6 +14,7 @@ module.exports = {
     {
       displayName: 'e2e',
       roots: ['<rootDir>/e2e'],
+      testSequencer: '<rootDir>/e2e/lib/sequencer.js',
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/e2e/**/*.test.ts'],

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make test`: unit tests (no services), then the real stack (`make up`, reused when already
+# running), the BI layer (`make bi`), and the end-to-end suite against all of it. Ends with one
+# summary line: "tests: N passed, N failed, N skipped". The stack is left running; `make down` stops it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+reports=$(mktemp -d)
+trap 'rm -rf "$reports"' EXIT
+step() { printf '\n[test] %s\n' "$*"; }
+
+step "unit tests"
+npx jest --selectProjects unit --json --outputFile "$reports/unit.json"
+
+step "the stack (make up)"
+if ! make up; then
+  echo "[test] make up failed: end-to-end tests cannot run (logs: make logs)"
+  node e2e/lib/summary.js "$reports/unit.json" "$reports/e2e.json"
+  exit 1
+fi
+
+if [[ -f bi/up.sh ]]; then
+  step "BI (make bi)"
+  make bi || echo "[test] make bi failed: the BI tests will say why"
+fi
+
+step "end-to-end tests against the real stack"
+bash infra/with-env.sh npx jest --selectProjects e2e --runInBand --json --outputFile "$reports/e2e.json"
+
+node e2e/lib/summary.js "$reports/unit.json" "$reports/e2e.json"
