@@ -1,0 +1,27 @@
+// Creates Kafka topics that must exist before consumers subscribe (idempotent).
+// Debezium creates a table's topic only with its first event; an empty table would leave
+// consumers subscribing to a topic that does not exist yet.
+// usage: node infra/ensure-topics.js BOOTSTRAP PARTITIONS TOPIC...
+'use strict';
+const { Kafka, logLevel } = require('kafkajs');
+
+async function main() {
+  const [bootstrap, partitions, ...topics] = process.argv.slice(2);
+  const kafka = new Kafka({ clientId: 'cdc-infra', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: Number(partitions), replicationFactor: 1 })),
+      });
+    }
+    console.log(missing.length ? `created ${missing.join(', ')}` : 'all exist');
+  } finally {
+    await admin.disconnect();
+  }
+}
+main().catch((e) => { console.error(e.message || e); process.exit(1); });

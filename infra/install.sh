@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs and is missing (also run by up.sh):
+#  - Debian's postgresql packages (as root), when no PostgreSQL server binaries are found;
+#  - npm dependencies (npm ci) when node_modules is missing or stale;
+#  - the Java artifacts, resolved by Maven from infra/maven (pinned versions, Central only)
+#    into CACHE_DIR ($CACHE_DIR/m2 local repository, $CACHE_DIR/dist unpacked distributions).
+# shellcheck source=infra/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=infra/pg.sh
+source "$INFRA_DIR/pg.sh"
+# shellcheck source=infra/processor.sh
+source "$INFRA_DIR/processor.sh"
+
+# module -> output folder (relative to DIST_DIR); a stamp per module holds the hash of the poms
+maven_modules() {
+  echo "kafka kafka-$KAFKA_VERSION"
+  echo "connect connect-$CONNECT_VERSION"
+  echo "debezium plugins/debezium-postgres-$DEBEZIUM_VERSION"
+  echo "apicurio-converter plugins/apicurio-converter-$CONVERTER_VERSION"
+  echo "apicurio-registry apicurio-registry-$REGISTRY_VERSION"
+}
+
+maven_artifacts_ensure() {
+  local mdir=$INFRA_DIR/maven module out want todo=() outs=()
+  while read -r module out; do
+    want=$(cat "$mdir/pom.xml" "$mdir/settings.xml" "$mdir/$module/pom.xml" | sha256sum | cut -d' ' -f1)
+    if [[ -f $DIST_DIR/$out/.cdc-stamp && $(<"$DIST_DIR/$out/.cdc-stamp") == "$want" ]]; then continue; fi
+    todo+=("$module"); outs+=("$out:$want")
+  done < <(maven_modules)
+  (( ${#todo[@]} )) || return 0
+
+  command -v mvn >/dev/null || die "Maven is needed to fetch Kafka, Debezium and Apicurio: install it (Debian: apt-get install maven)"
+  find_java
+  mkdir -p "$DIST_DIR"
+  exec 9>"$CACHE_DIR/.install.lock"
+  flock 9
+  local list=${todo[*]}
+  [[ " $list " == *" apicurio-converter "* ]] && todo=(apicurio-converter/parent-stub "${todo[@]}")
+  log "resolving Maven artifacts (${list// /, }) into $CACHE_DIR (log: $LOG_DIR/maven.log)"
+  local o
+  for o in "${outs[@]}"; do rm -rf "${DIST_DIR:?}/${o%%:*}"; done
+  local t0; t0=$(date +%s%N)
+  if ! ( cd "$mdir" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
+         mvn -B -ntp -s "$mdir/settings.xml" -Dmaven.repo.local="$CACHE_DIR/m2" -Dcdc.out="$DIST_DIR" \
+             -pl "$(IFS=,; echo "${todo[*]}")" package ) >>"$LOG_DIR/maven.log" 2>&1; then
+    grep -E '^\[ERROR\]' "$LOG_DIR/maven.log" | head -5 | sed 's/^/    | /' >&2
+    die "Maven could not resolve the stack's artifacts; see $LOG_DIR/maven.log"
+  fi
+  for o in "${outs[@]}"; do printf '%s\n' "${o##*:}" >"$DIST_DIR/${o%%:*}/.cdc-stamp"; done
+  flock -u 9
+  log "Maven artifacts ready ($(( ($(date +%s%N) - t0) / 1000000 )) ms; $(du -sh "$DIST_DIR" | cut -f1) in $DIST_DIR)"
+}
+
+install_all() {
+  command -v curl >/dev/null || {
+    [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || die "curl is needed: install it (apt-get install curl)"
+    log "installing curl"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl >>"$LOG_DIR/install.log" 2>&1 || die "apt-get install curl failed"
+  }
+  if (( SOURCE_LOCAL || WAREHOUSE_LOCAL )); then pg_ensure_binaries; fi
+  [[ -n ${PSQL:-} ]] || pg_ensure_binaries
+  node_deps_ensure
+  if (( KAFKA_LOCAL || CONNECT_LOCAL || REGISTRY_LOCAL )); then
+    find_java
+    maven_artifacts_ensure
+    if (( REGISTRY_LOCAL )); then find_java21; fi
+  fi
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  CDC_TAG=install; cdc_init
+  install_all
+  log "everything installed"
+fi
