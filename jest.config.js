@@ -3,6 +3,7 @@ const tsJest = ['ts-jest', { tsconfig: { ...require('./tsconfig.json').compilerO
 module.exports = {
   // End-to-end tests wait (with bounds) for a real pipeline; unit tests finish far sooner.
   testTimeout: 180000,
+  testSequencer: '<rootDir>/e2e/lib/sequencer.js',
   projects: [
     {
       displayName: 'unit',
@@ -14,7 +15,6 @@ module.exports = {
     {
       displayName: 'e2e',
       roots: ['<rootDir>/e2e'],
-      testSequencer: '<rootDir>/e2e/lib/sequencer.js',
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/e2e/**/*.test.ts'],

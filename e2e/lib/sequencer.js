@@ -1,4 +1,4 @@
-// End-to-end files run in name order, and the ones that kill components (recovery) last,
+// Test files run in name order, and the end-to-end ones that kill components (recovery) last,
 // so a disruption never overlaps a test that expects a steady pipeline.
 const Sequencer = require('@jest/test-sequencer').default;
 
