@@ -85,4 +85,27 @@ describe('recovery under load', () => {
     const log = fs.readFileSync(second.logFile, 'utf8');
     expect(log).toMatch(/partitions assigned/);
   });
+
+  it('the warehouse refuses the processor for a while: it pauses, retries with backoff, then catches up', async () => {
+    const health = `${stackEnv().PROCESSOR_URL}/health`;
+    const l = load(20, 404);
+    await sleep(5_000);
+    try {
+      await warehouse().query('ALTER ROLE processor NOLOGIN');
+      await warehouse().query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'processor'");
+      const down = await waitFor('the processor to report the warehouse failing', async () => {
+        const r = await fetch(health);
+        return r.status === 503 ? ((await r.json()) as any) : null;
+      }, 30_000, 200);
+      expect(down.warehouse).toMatch(/^failing since/);
+      await sleep(5_000);
+    } finally {
+      await warehouse().query('ALTER ROLE processor LOGIN');
+    }
+    await processorHealthy();
+    const loaded = await l.done;
+    expect(loaded.code).toBe(0);
+    console.log(`after a warehouse outage: ${await verify()}`);
+    expect(await duplicateFacts()).toBe(0);
+  });
 });

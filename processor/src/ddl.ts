@@ -1,6 +1,7 @@
 // Plans the DDL that makes `<table>_fact` and `<table>_latest` fit a table model: create them,
 // add new columns, and report type changes it must not apply (they would rewrite history).
 import type { Column, TableModel } from './columns';
+import { INDEX_IN_BATCH_MAX_BYTES, NOTHING_INSTALLED, asOfIndexSql, timeTravelSql, type TimeTravelState } from './history';
 import { ident, idents } from './sql';
 
 /** Pipeline columns of the history table, after the source's own columns. */
@@ -34,15 +35,24 @@ export interface DdlPlan {
   statements: string[];
   /** Columns whose type the schema changed incompatibly; events of this model are rejected. */
   conflicts: string[];
+  /** Worth a warning in the log, but nothing to reject (time-travel objects that cannot be made). */
+  notices: string[];
 }
 
-export function planDdl(model: TableModel, fact: Existing, latest: Existing): DdlPlan {
+/**
+ * The DDL that makes the warehouse fit `model`: `<table>_fact`, `<table>_latest`, and the
+ * time-travel objects derived from them (`<table>_history`, `<table>_as_of(ts)`, the index
+ * serving it; see history.ts). `timeTravel` is what the warehouse has installed of the latter:
+ * they are (re)created whenever their definition (which follows the columns) differs from the
+ * installed one. Without it, they are planned only with a new fact table.
+ */
+export function planDdl(model: TableModel, fact: Existing, latest: Existing, timeTravel?: TimeTravelState): DdlPlan {
   const clash = model.columns.find((c) => META_NAMES.has(c.name));
   if (clash) {
-    return { statements: [], conflicts: [`column ${clash.name} of ${model.table} has the name of a pipeline column`] };
+    return { statements: [], conflicts: [`column ${clash.name} of ${model.table} has the name of a pipeline column`], notices: [] };
   }
   if (model.keyColumns.length === 0) {
-    return { statements: [], conflicts: [`table ${model.table} has no primary key`] };
+    return { statements: [], conflicts: [`table ${model.table} has no primary key`], notices: [] };
   }
   const statements: string[] = [];
   const conflicts: string[] = [];
@@ -72,7 +82,32 @@ export function planDdl(model: TableModel, fact: Existing, latest: Existing): Dd
   } else {
     addColumns(l, model, latest, statements, conflicts);
   }
-  return { statements, conflicts: [...new Set(conflicts)] };
+
+  const notices: string[] = [];
+  // Built with the table, while it is empty. On an existing table only if it is small: an index
+  // build blocks the batch transaction for as long as it takes.
+  if (!fact) statements.push(asOfIndexSql(model.table, model.keyColumns));
+  const installed = timeTravel ?? (fact ? null : NOTHING_INSTALLED);
+  if (installed) {
+    if (fact && !installed.asOfIndex) {
+      if (installed.factBytes <= INDEX_IN_BATCH_MAX_BYTES) statements.push(asOfIndexSql(model.table, model.keyColumns));
+      else notices.push(`${f} has no index for ${model.table}_as_of (slower, still exact); build it without blocking the pipeline: ${asOfIndexSql(model.table, model.keyColumns, true)}`);
+    }
+    const tt = timeTravelSql({ table: model.table, keyColumns: model.keyColumns, fact: afterDdl(fact, model, FACT_META), latest: afterDdl(latest, model, LATEST_META) });
+    if (tt.view && tt.viewFingerprint !== installed.historyView) statements.push(tt.view);
+    if (tt.functionFingerprint !== installed.asOfFunction) statements.push(tt.function);
+    notices.push(...tt.notices);
+  }
+  return { statements, conflicts: [...new Set(conflicts)], notices };
+}
+
+/** A table's columns once the planned DDL has run: as created, or the existing ones plus the
+ *  model's new columns at the end (ADD COLUMN appends). Types already there stay. */
+function afterDdl(existing: Existing, model: TableModel, meta: ReadonlyArray<readonly [string, string]>): Map<string, string> {
+  if (!existing) return new Map<string, string>([...model.columns.map((c) => [c.name, c.pgType] as [string, string]), ...meta.map(([n, t]) => [n, t] as [string, string])]);
+  const out = new Map(existing);
+  for (const c of model.columns) if (!out.has(c.name)) out.set(c.name, c.pgType);
+  return out;
 }
 
 function addColumns(table: string, model: TableModel, existing: Map<string, string>, statements: string[], conflicts: string[]): void {

@@ -1,5 +1,5 @@
 // Entry point: configuration, pre-flight checks with clear errors, then the pipeline.
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
 import { startHttp } from './http';
@@ -16,16 +16,17 @@ function fail(message: string, code = 2): never {
 }
 
 /** The warehouse must be reachable and migrated before anything is consumed. */
-async function checkWarehouse(url: string): Promise<Client> {
-  const client = new Client({ connectionString: url, application_name: 'cdc-processor-offsets' });
+async function checkWarehouse(url: string): Promise<Pool> {
+  // A pool of one, so that reading positions reconnects by itself after the warehouse was away.
+  const pool = new Pool({ connectionString: url, application_name: 'cdc-processor-offsets', max: 1 });
+  let ok: boolean;
   try {
-    await client.connect();
+    ok = (await pool.query("SELECT to_regclass('cdc.offsets') IS NOT NULL AS ok")).rows[0].ok;
   } catch (err) {
     fail(`warehouse ${redactUrl(url)} (WAREHOUSE_DATABASE_URL) is unreachable: ${(err as Error).message}`);
   }
-  const res = await client.query("SELECT to_regclass('cdc.offsets') IS NOT NULL AS ok");
-  if (!res.rows[0].ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
-  return client;
+  if (!ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
+  return pool;
 }
 
 /** A captured table without a primary key has no key schema: say so at start, not per event. */
@@ -53,8 +54,8 @@ async function main(): Promise<void> {
   const { config, rules } = loaded;
   const log = createLogger(config.log.level);
   const metrics = createMetrics();
-  const offsetsClient = await checkWarehouse(config.warehouse.url);
-  offsetsClient.on('error', (err) => log.warn('offsets connection lost', { error: err }));
+  const offsetsPool = await checkWarehouse(config.warehouse.url);
+  offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
   const schemas = new RegistrySchemas(config.registry.url);
   const writer = new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log);
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     },
     new Decoder(schemas),
     writer,
-    (tp) => readOffset(offsetsClient, config.kafka.groupId, tp),
+    (tp) => readOffset(offsetsPool, config.kafka.groupId, tp),
     metrics,
     log,
   );
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     log.info('stopping', { signal });
     await pipeline.stop();
     server.close();
-    await offsetsClient.end().catch(() => undefined);
+    await offsetsPool.end().catch(() => undefined);
     log.info('stopped');
     process.exit(0);
   };

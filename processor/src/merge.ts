@@ -37,8 +37,9 @@ const keyMatch = (keys: string[], a: string, b: string) => keys.map((k) => `${a}
 export interface MergeSql {
   /** Unchanged TOASTed columns take the value the warehouse already has. */
   fill: string[];
-  /** Events already in the history (Debezium re-sends after a restart) are dropped from the stage. */
-  dropSeen: string;
+  /** Appends the stage to the history; events it already has (Debezium re-sends after a
+   *  restart: same source position) are skipped there and removed from the stage, so that
+   *  only new events reach the current rows. Its row count is the number of re-sent events. */
   appendFact: string;
   mergeLatest: string;
 }
@@ -51,10 +52,14 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   const fill = unavailableColumns.map(
     (c) => `UPDATE ${s} AS s SET ${ident(c)} = l.${ident(c)} FROM ${l} AS l WHERE ${keyMatch(keys, 's', 'l')} AND ${literal(c)} = ANY (s._unavailable)`,
   );
-  const dropSeen = `DELETE FROM ${s} AS s USING ${f} AS f WHERE f.source_lsn = s.source_lsn AND f.op = s.op AND ${keyMatch(keys, 'f', 's')}`;
+  // ON CONFLICT probes the unique (source_lsn, op, key) index per row; an anti-join against the
+  // whole history instead would be planned as a scan of it, growing with every batch.
   const appendFact =
-    `INSERT INTO ${f} (${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, processed_at) ` +
-    `SELECT ${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, now() FROM ${s} ORDER BY _seq`;
+    `WITH appended AS (INSERT INTO ${f} (${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, processed_at) ` +
+    `SELECT ${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, now() FROM ${s} ORDER BY _seq ` +
+    `ON CONFLICT DO NOTHING RETURNING kafka_topic, kafka_partition, kafka_offset) ` +
+    `DELETE FROM ${s} AS s WHERE NOT EXISTS (SELECT 1 FROM appended AS a ` +
+    `WHERE a.kafka_offset = s.kafka_offset AND a.kafka_partition = s.kafka_partition AND a.kafka_topic = s.kafka_topic)`;
   // The newest event per key decides the current row. A row never moves back to an older
   // version: the guard on source_lsn keeps what a later change already wrote.
   const nonKeys = columns.filter((c) => !keys.includes(c));
@@ -65,5 +70,5 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `INSERT INTO ${l} AS l (${cols}, source_ts, source_lsn, processed_at) ` +
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
-  return { fill, dropSeen, appendFact, mergeLatest };
+  return { fill, appendFact, mergeLatest };
 }

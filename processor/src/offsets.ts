@@ -1,6 +1,6 @@
 // Consumed positions, kept in the warehouse beside the rows they produced (cdc.offsets).
 // The value stored is the next offset to consume.
-import type { ClientBase } from 'pg';
+import type { ClientBase, Pool } from 'pg';
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -45,7 +45,7 @@ export async function saveOffsets(client: ClientBase, group: string, next: Map<s
 }
 
 /** The stored position of one partition, or null when none is stored yet. */
-export async function readOffset(client: ClientBase, group: string, tp: TopicPartition): Promise<bigint | null> {
+export async function readOffset(client: ClientBase | Pool, group: string, tp: TopicPartition): Promise<bigint | null> {
   const res = await client.query(
     'SELECT next_offset::text AS next FROM cdc.offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3',
     [group, tp.topic, tp.partition],

@@ -57,7 +57,9 @@ export class Pipeline {
       logCreator: () => (entry: LogEntry) => {
         const { message, ...rest } = entry.log;
         const fields = { component: 'kafkajs', namespace: entry.namespace, ...rest };
-        if (entry.level <= logLevel.ERROR) this.log.error(message, fields);
+        // A rebalance is routine (an instance joined or left), not an error worth an alert.
+        if (/rebalanc/i.test(String(rest.error ?? ''))) this.log.info(message, fields);
+        else if (entry.level <= logLevel.ERROR) this.log.error(message, fields);
         else this.log.warn(message, fields);
       },
     });
@@ -125,7 +127,8 @@ export class Pipeline {
     const key = tpKey(topic, partition);
     let position = this.positions.get(key);
     if (position === undefined) {
-      const stored = await this.readOffset({ topic, partition });
+      const stored = await this.storedOffset({ topic, partition }, heartbeat);
+      if (stored === undefined) return; // stopping
       const first = batch.firstOffset();
       if (stored !== null && first !== null && BigInt(first) > stored && !this.seeked.has(key)) {
         // Kafka's committed offset is ahead of the warehouse (or the batch was dropped in a rebalance).
@@ -156,6 +159,21 @@ export class Pipeline {
     }
     this.metrics.consumed.inc({ topic }, taken);
     this.metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - position));
+  }
+
+  /** The warehouse's position for a partition; a warehouse that is away is waited for. */
+  private async storedOffset(tp: TopicPartition, heartbeat: () => Promise<void>): Promise<bigint | null | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readOffset(tp);
+      } catch (err) {
+        if (this.stopping) return undefined;
+        if (this.failingSince === null) this.failingSince = Date.now();
+        this.log.warn('cannot read the stored offset from the warehouse; retrying', { error: err, attempt, ...tp });
+        await sleep(this.backoff(attempt));
+        await heartbeat().catch(() => undefined);
+      }
+    }
   }
 
   /** Decodes one message; a registry that is down is waited for (null when stopping). */

@@ -4,6 +4,7 @@
 import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl, type Existing } from './ddl';
+import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
 import { copySql, createStageSql, mergeSql } from './merge';
 import { lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
 import { insertRejects, type Reject } from './rejects';
@@ -40,6 +41,8 @@ export interface BatchResult {
 interface Catalog {
   fact: Map<string, string>;
   latest: Map<string, string>;
+  /** What is installed of `<table>_history`, `<table>_as_of` and their index. */
+  timeTravel: TimeTravelState;
 }
 
 export class WarehouseWriter {
@@ -140,12 +143,11 @@ export class WarehouseWriter {
     const keys = events[0].event.model.keyColumns;
     const sql = mergeSql(table, columns, keys, unavailable);
     for (const fill of sql.fill) await client.query(fill);
-    const dropped = await client.query(sql.dropSeen);
-    const appended = await client.query(sql.appendFact);
+    const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     await client.query(sql.mergeLatest);
-    out.written += appended.rowCount ?? 0;
-    out.duplicates += dropped.rowCount ?? 0;
-    if ((dropped.rowCount ?? 0) === 0) {
+    out.written += events.length - resent;
+    out.duplicates += resent;
+    if (resent === 0) {
       for (const e of events) out.sourceTs.push(e.event.sourceTsMicros);
     }
   }
@@ -156,12 +158,13 @@ export class WarehouseWriter {
     if (known) return known;
     const table = event.table;
     let catalog = this.catalogs.get(table) ?? (await readCatalog(client, table));
-    const plan = planDdl(event.model, catalog.fact.size ? catalog.fact : null, catalog.latest.size ? catalog.latest : null);
+    const plan = planDdl(event.model, catalog.fact.size ? catalog.fact : null, catalog.latest.size ? catalog.latest : null, catalog.timeTravel);
     if (plan.statements.length) {
       for (const sql of plan.statements) await client.query(sql);
       catalog = await readCatalog(client, table);
       this.log.info('warehouse tables changed to fit the schema', { table, statements: plan.statements });
     }
+    for (const notice of plan.notices) this.log.warn(notice, { table });
     if (plan.conflicts.length) this.log.error('incompatible schema change: events of this schema go to cdc.rejected_events', { table, conflicts: plan.conflicts });
     this.catalogs.set(table, catalog);
     this.planned.set(event.schemaKey, plan.conflicts);
@@ -189,6 +192,9 @@ export class WarehouseWriter {
     await client.connect();
     // Instants travel as UTC text; the session zone only matters for anything printed back.
     await client.query("SET TIME ZONE 'UTC'");
+    // Rows and offsets commit together, so a commit the server loses in a crash is lost whole
+    // and simply read again from Kafka: no need to wait for the WAL flush of every batch.
+    await client.query('SET synchronous_commit = off');
     this.client = client;
     this.forgetState();
     return client;
@@ -217,7 +223,8 @@ function eventJson(event: ChangeEvent): string {
   return toJson({ op: event.op, row: event.row, source_lsn: event.lsn, source_ts_us: event.sourceTsMicros });
 }
 
-/** Columns of `<table>_fact` and `<table>_latest` as the catalog has them (empty map: no table). */
+/** Columns of `<table>_fact` and `<table>_latest` as the catalog has them (empty map: no table),
+ *  and the installed state of the table's time-travel objects. */
 export async function readCatalog(client: Client, table: string): Promise<Catalog> {
   const columnsOf = async (name: string): Promise<Map<string, string>> => {
     const res = await client.query(
@@ -229,7 +236,9 @@ export async function readCatalog(client: Client, table: string): Promise<Catalo
     );
     return new Map(res.rows.map((r) => [r.name, r.type]));
   };
-  return { fact: await columnsOf(factTable(table)), latest: await columnsOf(latestTable(table)) };
+  const tt = timeTravelCatalogSql(table);
+  const timeTravel = parseTimeTravelState((await client.query(tt.text, tt.values)).rows[0]);
+  return { fact: await columnsOf(factTable(table)), latest: await columnsOf(latestTable(table)), timeTravel };
 }
 
 export type { Existing };

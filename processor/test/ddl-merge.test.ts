@@ -52,8 +52,10 @@ describe('merge SQL', () => {
       `UPDATE pg_temp."_stage_orders" AS s SET "status" = l."status" FROM "orders_latest" AS l WHERE s."order_id" = l."order_id" AND 'status' = ANY (s._unavailable)`,
     ]);
   });
-  it('drops events already in the history by source position and key', () => {
-    expect(sql.dropSeen).toBe(`DELETE FROM pg_temp."_stage_orders" AS s USING "orders_fact" AS f WHERE f.source_lsn = s.source_lsn AND f.op = s.op AND f."order_id" = s."order_id"`);
+  it('appends to the history, skipping events it already has (same source position), and keeps only new ones staged', () => {
+    expect(sql.appendFact).toContain('INSERT INTO "orders_fact" ("order_id", "status", op, source_ts, source_lsn');
+    expect(sql.appendFact).toContain('ON CONFLICT DO NOTHING RETURNING kafka_topic, kafka_partition, kafka_offset');
+    expect(sql.appendFact).toMatch(/DELETE FROM pg_temp."_stage_orders" AS s WHERE NOT EXISTS \(SELECT 1 FROM appended/);
   });
   it('merges only the newest event per key and never moves a row back', () => {
     expect(sql.mergeLatest).toContain('SELECT DISTINCT ON ("order_id") * FROM pg_temp."_stage_orders" ORDER BY "order_id", source_lsn DESC, _seq DESC');
