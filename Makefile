@@ -42,6 +42,7 @@ status:
 
 env:
 	@bash infra/env.sh
+	@bash bi/env.sh
 
 logs:
 	@bash infra/logs.sh

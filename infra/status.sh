@@ -25,4 +25,5 @@ else
   echo "replication slot debezium_orders: none (source down, or connector never started)"
 fi
 processor_status || rc=1
+[[ -f $REPO_DIR/bi/status.sh ]] && { bash "$REPO_DIR/bi/status.sh" || rc=1; }
 exit $rc
