@@ -189,6 +189,10 @@ export class WarehouseWriter {
       if (this.client === client) this.client = null;
       this.forgetState();
     });
+    // The time-travel DDL degrades to a WARNING rather than failing the batch: show it.
+    client.on('notice', (n) => {
+      if (n.severity === 'WARNING') this.log.warn(`warehouse: ${n.message}`);
+    });
     await client.connect();
     // Instants travel as UTC text; the session zone only matters for anything printed back.
     await client.query("SET TIME ZONE 'UTC'");
