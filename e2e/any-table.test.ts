@@ -2,16 +2,12 @@
 // here, captured by a second connector (with an initial snapshot of rows that existed before)
 // and loaded by a second processor instance. Also: a column added while running, an unchanged
 // TOASTed value, and an incompatible type change.
-import { closeAll, source, sourceAdmin, warehouse, waitFor } from './lib/stack';
-import { deleteConnector, registerConnector, startProcessor, type ProcessorHandle } from './lib/processes';
+import { closeAll, source, warehouse, waitFor } from './lib/stack';
+import { captureTable, type CapturedTable } from './lib/processes';
 
-const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
-const table = `e2e_items_${suffix}`;
-const prefix = `e2e${suffix}`;
-const connector = `e2e-items-${suffix}`;
-const slot = `e2e_slot_${suffix}`;
-const publication = `e2e_pub_${suffix}`;
-let processor: ProcessorHandle | null = null;
+const table = `e2e_items_${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+let captured: CapturedTable | null = null;
+let processor: CapturedTable['processor'] | null = null;
 
 const latest = async (id: number) => (await warehouse().query(`SELECT * FROM "${table}_latest" WHERE id = $1`, [id])).rows[0] ?? null;
 const facts = async (id: number) => (await warehouse().query(`SELECT * FROM "${table}_fact" WHERE id = $1 ORDER BY source_lsn`, [id])).rows;
@@ -24,28 +20,12 @@ beforeAll(async () => {
   await source().query(`INSERT INTO ${table} (id, name, price, qty, in_stock, sku, attrs, day, seen_at) VALUES
     (1, 'before capture', 12.345, 3, true, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"color": "red", "big": 12345678901234567890}', '2024-02-29', '2025-03-30 02:30:00.123456'),
     (2, 'also before', -0.001, null, false, null, null, null, null)`);
-  await sourceAdmin().query(`GRANT SELECT ON ${table} TO debezium`);
-  await source().query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
-  await registerConnector(connector, {
-    'topic.prefix': prefix,
-    'table.include.list': `public.${table}`,
-    'publication.name': publication,
-    'publication.autocreate.mode': 'disabled',
-    'slot.name': slot,
-    'snapshot.mode': 'initial',
-  });
-  processor = await startProcessor(`any-table-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${suffix}` });
+  captured = await captureTable(table, 'e2e');
+  processor = captured.processor;
 });
 
 afterAll(async () => {
-  await processor?.stop();
-  await deleteConnector(connector).catch(() => undefined);
-  await waitFor('the test slot dropped', async () => {
-    const r = await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    const left = await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-    return r.rowCount !== null && left.rowCount === 0;
-  }, 30_000, 500).catch(() => undefined);
-  await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+  await captured?.teardown();
   await closeAll();
 });
 

@@ -9,6 +9,9 @@ reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 step() { printf '\n[test] %s\n' "$*"; }
 
+step "install what is missing (npm dependencies, Maven artifacts, PostgreSQL)"
+bash infra/install.sh || { echo "[test] install failed"; exit 1; }
+
 step "unit tests"
 npx jest --selectProjects unit --json --outputFile "$reports/unit.json"
 

@@ -6,8 +6,8 @@
 // a live key and none for a deleted one. A table of its own (own connector and processor
 // instance, like any-table.test.ts) shows a column added later: null before, the value after.
 import { Client } from 'pg';
-import { closeAll, source, sourceAdmin, stackEnv, waitFor, warehouse } from './lib/stack';
-import { deleteConnector, registerConnector, startProcessor, type ProcessorHandle } from './lib/processes';
+import { closeAll, source, stackEnv, waitFor, warehouse } from './lib/stack';
+import { captureTable, type CapturedTable } from './lib/processes';
 
 const SESSION = '-c TimeZone=UTC -c DateStyle=ISO,YMD';
 const clients: Client[] = [];
@@ -399,13 +399,8 @@ async function rejectedOrders(): Promise<string[]> {
 }
 
 describe('time travel on a table whose source gains a column', () => {
-  const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
-  const table = `tt_items_${suffix}`;
-  const prefix = `tt${suffix}`;
-  const connector = `tt-items-${suffix}`;
-  const slot = `tt_slot_${suffix}`;
-  const publication = `tt_pub_${suffix}`;
-  let processor: ProcessorHandle | null = null;
+  const table = `tt_items_${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+  let captured: CapturedTable | null = null;
   let wh: Client;
 
   beforeAll(async () => {
@@ -413,32 +408,15 @@ describe('time travel on a table whose source gains a column', () => {
     await source().query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, name text NOT NULL, qty integer)`);
     // Before capture: arrives through the snapshot (op r), which starts its history.
     await source().query(`INSERT INTO ${table} VALUES (1, 'first', 1)`);
-    await sourceAdmin().query(`GRANT SELECT ON ${table} TO debezium`);
-    await source().query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
-    await registerConnector(connector, {
-      'topic.prefix': prefix,
-      'table.include.list': `public.${table}`,
-      'publication.name': publication,
-      'publication.autocreate.mode': 'disabled',
-      'slot.name': slot,
-      'snapshot.mode': 'initial',
-    });
-    processor = await startProcessor(`time-travel-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-tt-${suffix}` });
+    captured = await captureTable(table, 'tt');
   });
 
   afterAll(async () => {
-    await processor?.stop();
-    await deleteConnector(connector).catch(() => undefined);
-    await waitFor('the test slot dropped', async () => {
-      const r = await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-      const left = await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-      return r.rowCount !== null && left.rowCount === 0;
-    }, 30_000, 500).catch(() => undefined);
-    await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+    await captured?.teardown();
     await source().query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     // The warehouse side of the test table, so analysts do not see it (its processor is stopped).
     await warehouse().query(`DROP VIEW IF EXISTS "${table}_history"; DROP FUNCTION IF EXISTS "${table}_as_of"(timestamptz);
-      DROP TABLE IF EXISTS "${table}_fact", "${table}_latest"; DELETE FROM cdc.offsets WHERE topic = '${prefix}.public.${table}'`).catch(() => undefined);
+      DROP TABLE IF EXISTS "${table}_fact", "${table}_latest"; DELETE FROM cdc.offsets WHERE topic = '${captured?.prefix}.public.${table}'`).catch(() => undefined);
   });
 
   it('shows null before the column existed and the value after, in the history and as of any instant', async () => {
@@ -484,6 +462,6 @@ describe('time travel on a table whose source gains a column', () => {
     }
     const now = (await wh.query(`SELECT id::int, note FROM "${table}_as_of"(now()) ORDER BY id`)).rows;
     expect(now).toEqual([{ id: 1, note: 'gift wrap' }, { id: 2, note: 'with a note' }]);
-    expect(processor!.proc.exitCode).toBeNull();
+    expect(captured!.processor.proc.exitCode).toBeNull();
   });
 });

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { REPO, stackEnv, waitFor } from './stack';
+import { REPO, source, sourceAdmin, stackEnv, waitFor } from './stack';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,4 +85,49 @@ export async function deleteConnector(name: string): Promise<void> {
     const res = await connect('DELETE', `/connectors/${name}`);
     return res.ok || res.status === 404;
   }, 30_000, 500);
+}
+
+export interface CapturedTable {
+  /** Topic prefix of the table's own connector: its topic is `<prefix>.public.<table>`. */
+  prefix: string;
+  processor: ProcessorHandle;
+  /** Stops the processor, removes the connector, its slot and its publication. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * Captures an existing source table with a connector of its own (initial snapshot, own slot
+ * and publication) and loads it with a processor instance of its own, so a test can alter the
+ * table freely without touching `orders` and its connector.
+ */
+export async function captureTable(table: string, tag: string): Promise<CapturedTable> {
+  const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+  const prefix = `${tag}${suffix}`;
+  const connector = `${tag}-${suffix}`;
+  const slot = `${tag}_slot_${suffix}`;
+  const publication = `${tag}_pub_${suffix}`;
+  await sourceAdmin().query(`GRANT SELECT ON ${table} TO debezium`);
+  await source().query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
+  await registerConnector(connector, {
+    'topic.prefix': prefix,
+    'table.include.list': `public.${table}`,
+    'publication.name': publication,
+    'publication.autocreate.mode': 'disabled',
+    'slot.name': slot,
+    'snapshot.mode': 'initial',
+  });
+  const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}` });
+  return {
+    prefix,
+    processor,
+    async teardown() {
+      await processor.stop();
+      await deleteConnector(connector).catch(() => undefined);
+      await waitFor(`slot ${slot} dropped`, async () => {
+        await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+        return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
+      }, 30_000, 500).catch(() => undefined);
+      await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+    },
+  };
 }
