@@ -9,7 +9,6 @@
 // Needs SOURCE_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL (make env).
 'use strict';
 const crypto = require('crypto');
-const avro = require('avsc');
 const { Kafka, logLevel } = require('kafkajs');
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 const { Client } = require('pg');
@@ -17,50 +16,10 @@ const { Client } = require('pg');
 const TOPIC = process.env.SMOKE_TOPIC || 'dbserver1.public.orders';
 const TIMEOUT_MS = Number(process.env.SMOKE_TIMEOUT_MS || 30000);
 
-// Avro long -> BigInt (Debezium's source.ts_ns does not fit a JS number: without this the
-// client refuses every message with "potential precision loss").
-const bigLong = avro.types.LongType.__with({
-  fromBuffer: (buf) => buf.readBigInt64LE(),
-  toBuffer: (n) => { const buf = Buffer.alloc(8); buf.writeBigInt64LE(BigInt(n)); return buf; },
-  fromJSON: (x) => BigInt(x),
-  toJSON: (n) => Number(n),
-  isValid: (n) => typeof n === 'bigint',
-  compare: (a, b) => (a === b ? 0 : a < b ? -1 : 1),
-});
-
-// Avro decimal (bytes, big-endian two's complement, scale from the schema) -> exact decimal string.
-class DecimalType extends avro.types.LogicalType {
-  constructor(attrs, opts) {
-    super(attrs, opts);
-    this.scale = Number(attrs.scale || 0);
-  }
-  _fromValue(buf) {
-    let n = 0n;
-    for (const byte of buf) n = (n << 8n) | BigInt(byte);
-    if (buf.length && buf[0] & 0x80) n -= 1n << BigInt(8 * buf.length);
-    const neg = n < 0n;
-    let digits = (neg ? -n : n).toString().padStart(this.scale + 1, '0');
-    if (this.scale > 0) digits = `${digits.slice(0, -this.scale)}.${digits.slice(-this.scale)}`;
-    return (neg ? '-' : '') + digits;
-  }
-  _toValue(str) {
-    const [i, f = ''] = String(str).replace('-', '').split('.');
-    let n = BigInt(i + f.padEnd(this.scale, '0').slice(0, this.scale));
-    if (String(str).startsWith('-')) n = -n;
-    let len = 1;
-    while (n >= 1n << BigInt(8 * len - 1) || n < -(1n << BigInt(8 * len - 1))) len++;
-    let u = n < 0n ? (1n << BigInt(8 * len)) + n : n;
-    const buf = Buffer.alloc(len);
-    for (let k = len - 1; k >= 0; k--) { buf[k] = Number(u & 0xffn); u >>= 8n; }
-    return buf;
-  }
-  _resolve(type) { return avro.Type.isType(type, 'bytes', 'logical:decimal') ? this._fromValue.bind(this) : undefined; }
-}
-
-const avroOptions = {
-  logicalTypes: { decimal: DecimalType },
-  typeHook: (schema) => (schema === 'long' || (schema && schema.type === 'long' && !schema.logicalType) ? bigLong : undefined),
-};
+// The processor's own Avro options: longs as BigInt (Debezium's source.ts_ns does not fit a JS
+// number; without them the client refuses every message with "potential precision loss") and
+// decimals as exact strings. Built by `make up` (npm run build).
+const { avroOptions } = require('../dist/processor/src/avro');
 
 const json = (v) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
 

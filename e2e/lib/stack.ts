@@ -80,7 +80,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | null | u
   }
 }
 
-/** Runs an infra or make command from the repo root; returns its output, throws with it on failure. */
+/** Runs a command from the repo root with the stack's env; returns its output, throws with it on failure. */
 export function run(command: string, args: string[], timeoutMs = 300_000): string {
-  return execFileSync(command, args, { cwd: REPO, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(command, args, {
+    cwd: REPO, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...stackEnv() },
+  });
 }
