@@ -66,6 +66,13 @@ pg_write_conf() {
     echo "log_min_error_statement = panic     # never log statement text (ALTER ROLE ... PASSWORD)"
     echo "log_line_prefix = '%m [%p] %q%u@%d '"
     echo "timezone = 'UTC'"
+    if [[ $name == warehouse ]]; then
+      # Write-heavy: every change adds history and index entries. Fewer checkpoints, smaller WAL.
+      echo "shared_buffers = 256MB"
+      echo "max_wal_size = 4GB"
+      echo "checkpoint_timeout = 15min"
+      echo "wal_compression = on"
+    fi
     if [[ $name == source ]]; then
       echo "wal_level = logical"
       echo "max_replication_slots = 10"

@@ -269,7 +269,7 @@ export class Pipeline {
     this.failingSince = null;
     this.setPaused(false);
     this.lastBatchAt = new Date().toISOString();
-    this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored });
+    this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored, phasesMs: roundAll(result.phases) });
     // Informational only (lag tools); the warehouse already holds the truth.
     const offsets = [...result.offsets.values()].map((o) => ({ topic: o.tp.topic, partition: o.tp.partition, offset: o.offset.toString() }));
     if (offsets.length && this.consumer && !this.stopping) {
@@ -316,4 +316,8 @@ export class Pipeline {
     await this.writer.close();
     this.running = false;
   }
+}
+
+function roundAll(phases: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v * 10) / 10]));
 }

@@ -36,6 +36,8 @@ export interface BatchResult {
   alreadyStored: number;
   /** Next offset per partition, as committed. */
   offsets: Map<string, { tp: TopicPartition; offset: bigint }>;
+  /** Milliseconds spent per step of the transaction (debug logs show where a batch's time goes). */
+  phases: Record<string, number>;
 }
 
 interface Catalog {
@@ -66,7 +68,9 @@ export class WarehouseWriter {
     try {
       await client.query('BEGIN');
       const result = await this.writeInTransaction(client, items);
+      const t = performance.now();
       await client.query('COMMIT');
+      result.phases.commit = performance.now() - t;
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -79,9 +83,17 @@ export class WarehouseWriter {
   private async writeInTransaction(client: Client, items: BatchItem[]): Promise<BatchResult> {
     const tps = new Map<string, TopicPartition>();
     for (const i of items) tps.set(tpKey(i.topic, i.partition), { topic: i.topic, partition: i.partition });
+    const phases: Record<string, number> = {};
+    let t = performance.now();
+    const lap = (phase: string) => {
+      const now = performance.now();
+      phases[phase] = (phases[phase] ?? 0) + now - t;
+      t = now;
+    };
     const stored = await lockOffsets(client, this.group, [...tps.values()]);
+    lap('lock');
 
-    const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map() };
+    const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map(), phases };
     const byTable = new Map<string, StagedEvent[]>();
     const seen = new Set<string>();
     for (const item of items) {
@@ -122,15 +134,17 @@ export class WarehouseWriter {
       staged.push({ event, topic: item.topic, partition: item.partition, offset: item.offset });
     }
 
+    lap('prepare');
     for (const [table, events] of byTable) {
-      if (events.length) await this.loadTable(client, table, events, tableResult(result, table));
+      if (events.length) await this.loadTable(client, table, events, tableResult(result, table), lap);
     }
     await insertRejects(client, result.rejects);
     await saveOffsets(client, this.group, result.offsets);
+    lap('offsets');
     return result;
   }
 
-  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult): Promise<void> {
+  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void): Promise<void> {
     const catalog = this.catalogs.get(table)!;
     const columns = dataColumns(catalog.fact);
     const signature = columns.map((c) => `${c} ${catalog.fact.get(c)}`).join(',');
@@ -139,12 +153,16 @@ export class WarehouseWriter {
       this.staging.set(table, signature);
     }
     const { text, unavailable } = stageText(events, columns, this.placeholder);
+    lap('stage');
     await copyIn(client, copySql(table, columns), text);
+    lap('copy');
     const keys = events[0].event.model.keyColumns;
     const sql = mergeSql(table, columns, keys, unavailable);
     for (const fill of sql.fill) await client.query(fill);
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
+    lap('append');
     await client.query(sql.mergeLatest);
+    lap('merge');
     out.written += events.length - resent;
     out.duplicates += resent;
     if (resent === 0) {

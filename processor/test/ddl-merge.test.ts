@@ -13,8 +13,8 @@ describe('planning warehouse DDL from a table model', () => {
     expect(plan.conflicts).toEqual([]);
     expect(plan.statements[0]).toContain('CREATE TABLE IF NOT EXISTS "orders_fact" ("order_id" bigint NOT NULL, "customer_id" bigint');
     expect(plan.statements[0]).toContain('"amount" numeric(12,2)');
-    expect(plan.statements[1]).toBe('CREATE UNIQUE INDEX IF NOT EXISTS "orders_fact_event_uq" ON "orders_fact" (source_lsn, op, "order_id")');
-    expect(plan.statements[3]).toMatch(/CREATE TABLE IF NOT EXISTS "orders_latest" .*PRIMARY KEY \("order_id"\)\)$/);
+    expect(plan.statements[1]).toBe('CREATE UNIQUE INDEX IF NOT EXISTS "orders_fact_event_uq" ON "orders_fact" ("order_id", source_lsn, op)');
+    expect(plan.statements[2]).toMatch(/CREATE TABLE IF NOT EXISTS "orders_latest" .*PRIMARY KEY \("order_id"\)\) WITH \(fillfactor = 80\)$/);
   });
 
   it('adds a new column to both tables and nothing else', () => {
