@@ -10,12 +10,19 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
 }
 
+// Events of a batch mostly share their second: format it once.
+let cachedSecond = 0n;
+let cachedPrefix = '1970-01-01T00:00:00';
+
 /** Microseconds since the epoch → `2025-01-16T07:59:59.999999Z`. */
 export function microsToIso(micros: bigint): string {
   const seconds = floorDiv(micros, MICROS_PER_SECOND);
   const fraction = micros - seconds * MICROS_PER_SECOND;
-  const iso = new Date(Number(seconds) * 1000).toISOString(); // ...T07:59:59.000Z
-  return `${iso.slice(0, -5)}.${fraction.toString().padStart(6, '0')}Z`;
+  if (seconds !== cachedSecond) {
+    cachedPrefix = new Date(Number(seconds) * 1000).toISOString().slice(0, -5); // ...T07:59:59
+    cachedSecond = seconds;
+  }
+  return `${cachedPrefix}.${fraction.toString().padStart(6, '0')}Z`;
 }
 
 /** Days since the epoch → `YYYY-MM-DD`. */

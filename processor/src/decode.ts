@@ -1,9 +1,11 @@
 // Kafka message (Confluent wire format: magic 0, 4-byte schema id, Avro) → a change event.
 // Bad input becomes a `reject` result, never an exception: the stream must not stop on it.
 // Only a registry that cannot be reached throws, because that is worth retrying.
+import type * as avro from 'avsc';
+import { avroType } from './avro';
 import type { SchemaSource, WriterSchema } from './registry';
 import { UnknownSchemaError } from './registry';
-import { tableModel, tableNameForTopic, type TableModel } from './columns';
+import { leanEnvelope, tableModel, tableNameForTopic, type TableModel } from './columns';
 
 export type Op = 'c' | 'u' | 'd' | 'r';
 
@@ -38,11 +40,15 @@ const OPS = new Set(['c', 'u', 'd', 'r']);
 
 export class Decoder {
   private readonly models = new Map<string, TableModel>();
+  private readonly tables = new Map<string, string>();
+  /** Per value schema id: the lean reader (see leanEnvelope), or null where it cannot be built. */
+  private readonly readers = new Map<number, { type: avro.Type; resolver: avro.Resolver } | null>();
 
   constructor(private readonly schemas: SchemaSource) {}
 
   async decode(topic: string, key: Buffer | null, value: Buffer | null): Promise<Decoded> {
-    const table = tableNameForTopic(topic);
+    let table = this.tables.get(topic);
+    if (table === undefined) this.tables.set(topic, (table = tableNameForTopic(topic)));
     // Debezium follows a delete with a tombstone (null value) for log compaction; it carries no change.
     if (value === null || value.length === 0) return { kind: 'skip', why: 'tombstone' };
 
@@ -53,7 +59,9 @@ export class Decoder {
     try {
       const v = parseWire(value);
       valueSchema = await this.schemas.get(v.schemaId);
-      envelope = valueSchema.type.fromBuffer(v.payload);
+      const lean = this.leanReader(valueSchema);
+      envelope = lean ? lean.type.fromBuffer(v.payload, lean.resolver) : valueSchema.type.fromBuffer(v.payload);
+      if (lean && envelope.op === 'd') envelope = valueSchema.type.fromBuffer(v.payload);
       if (key !== null) {
         const k = parseWire(key);
         keySchema = await this.schemas.get(k.schemaId);
@@ -104,6 +112,20 @@ export class Decoder {
       schemaKey,
     };
     return { kind: 'event', event };
+  }
+
+  private leanReader(schema: WriterSchema): { type: avro.Type; resolver: avro.Resolver } | null {
+    let reader = this.readers.get(schema.id);
+    if (reader === undefined) {
+      try {
+        const type = avroType(leanEnvelope(schema.raw));
+        reader = { type, resolver: type.createResolver(schema.type) };
+      } catch {
+        reader = null; // not a Debezium envelope: the full decode says why
+      }
+      this.readers.set(schema.id, reader);
+    }
+    return reader;
   }
 }
 

@@ -41,6 +41,16 @@ describe('decoding Debezium change events', () => {
     expect(d.kind === 'event' && d.event.op === 'd' && d.event.row.order_id === 5001n).toBe(true);
   });
 
+  it('decodes an update from its after image (the before image is skipped) and a delete from its before image', async () => {
+    const { decoder, encode } = setup();
+    const u = encode(envelope('u', order(7n, '1.00', 'pending'), order(7n, '2.00', 'paid'), 200n));
+    const du = await decoder.decode('dbserver1.public.orders', u.key, u.value);
+    expect(du.kind === 'event' && [du.event.op, du.event.row.amount, du.event.row.status, du.event.lsn]).toEqual(['u', '2.00', 'paid', 200n]);
+    const d = encode(envelope('d', order(7n, '2.00', 'paid'), null, 201n));
+    const dd = await decoder.decode('dbserver1.public.orders', d.key, d.value);
+    expect(dd.kind === 'event' && [dd.event.op, dd.event.row.amount, dd.event.row.order_id]).toEqual(['d', '2.00', 7n]);
+  });
+
   it('skips tombstones', async () => {
     const { decoder, encode } = setup();
     const m = encode(envelope('c', null, order(1n)));
