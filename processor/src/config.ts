@@ -51,6 +51,7 @@ const schema = {
     maxEvents: { doc: 'Flush a batch at this many events.', format: 'positive-int', default: 10000, env: 'BATCH_MAX_EVENTS' },
     maxBytes: { doc: 'Flush a batch at this many bytes of messages.', format: 'positive-int', default: 16 * 1024 * 1024, env: 'BATCH_MAX_BYTES' },
     lingerMs: { doc: 'Flush a batch this long after its first event at the latest.', format: 'positive-int', default: 50, env: 'BATCH_LINGER_MS' },
+    lanes: { doc: 'Batches written side by side, each on its own connection; a partition always goes to the same one.', format: 'positive-int', default: 2, env: 'WRITER_LANES' },
   },
   retry: {
     maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
@@ -74,7 +75,7 @@ export interface Config {
   warehouse: { url: string };
   kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string };
   registry: { url: string };
-  batch: { maxEvents: number; maxBytes: number; lingerMs: number };
+  batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
   retry: { maxBackoffMs: number };
   http: { host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };

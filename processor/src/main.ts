@@ -58,7 +58,8 @@ async function main(): Promise<void> {
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
   const schemas = new RegistrySchemas(config.registry.url);
-  const writer = new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log);
+  const writers = Array.from({ length: config.batch.lanes }, () =>
+    new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log));
   const pipeline = new Pipeline(
     {
       brokers: config.kafka.brokers,
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       maxBackoffMs: config.retry.maxBackoffMs,
     },
     new Decoder(schemas),
-    writer,
+    writers,
     (tp) => readOffset(offsetsPool, config.kafka.groupId, tp),
     metrics,
     log,

@@ -1,12 +1,14 @@
 // The consumer side: kafkajs delivers messages, we decode them, gather them into micro-batches
-// and hand each batch to the writer, one transaction at a time, while the next batch fills.
+// and hand each batch to a writer lane (lane.ts): one transaction at a time per lane, while the
+// next batch fills; each partition belongs to one lane, and lanes write side by side.
 //
 // Offsets: the warehouse is the source of truth (cdc.offsets, written with the rows). The
 // first time a partition is seen after an assignment, its stored offset decides where to
 // start: messages below it are skipped, and if kafkajs starts beyond it we seek back. Kafka's
 // own committed offsets trail the warehouse and serve lag tools only.
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
-import { Batch, type BatchLimits } from './batch';
+import type { BatchLimits } from './batch';
+import { Lane } from './lane';
 import type { Decoder, Decoded } from './decode';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
@@ -29,27 +31,36 @@ export class Pipeline {
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
   private topics: string[] = [];
-  private batch: Batch<BatchItem>;
-  private flushing: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly lanes: Lane[];
+  /** Partition → lane, fixed for the life of the process so a partition's order is kept. */
+  private readonly laneOf = new Map<string, Lane>();
   /** Next offset to take per partition in this assignment; unset until the warehouse was asked. */
   private readonly positions = new Map<string, bigint>();
   private readonly seeked = new Set<string>();
   private stopping = false;
   private running = false;
-  private failingSince: number | null = null;
+  /** Since when the stored offsets cannot be read (the warehouse is away), if so. */
+  private offsetsFailingSince: number | null = null;
   private paused = false;
   private lastBatchAt: string | null = null;
 
   constructor(
     private readonly opts: PipelineOptions,
     private readonly decoder: Decoder,
-    private readonly writer: WarehouseWriter,
+    writers: WarehouseWriter[],
     private readonly readOffset: (tp: TopicPartition) => Promise<bigint | null>,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    this.batch = new Batch(opts.limits);
+    const hooks = {
+      written: (items: BatchItem[], result: BatchResult, seconds: number) => this.afterWrite(items, result, seconds),
+      failing: () => this.setPaused(true),
+      recovered: () => this.setPaused(this.lanes.some((l) => l.failingSince !== null)),
+      stopping: () => this.stopping,
+      backoff: (attempt: number) => this.backoff(attempt),
+      writeError: () => this.metrics.writeErrors.inc(),
+    };
+    this.lanes = writers.map((w, i) => new Lane(i, opts.limits, w, hooks, log));
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
@@ -104,6 +115,8 @@ export class Pipeline {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // A lane waiting for the warehouse must not hold up the partitions of the others.
+      partitionsConsumedConcurrently: this.lanes.length,
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.running = true;
@@ -116,9 +129,8 @@ export class Pipeline {
     this.running = true;
     this.positions.clear();
     this.seeked.clear();
-    if (this.batch.size) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: this.batch.size });
-    this.batch = new Batch(this.opts.limits);
-    this.clearTimer();
+    const dropped = this.lanes.reduce((n, lane) => n + lane.drop(), 0);
+    if (dropped) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: dropped });
     this.log.info('partitions assigned', { assignment });
   }
 
@@ -140,6 +152,8 @@ export class Pipeline {
       position = stored ?? 0n;
       this.positions.set(key, position);
     }
+    let lane = this.laneOf.get(key);
+    if (!lane) this.laneOf.set(key, (lane = this.lanes[this.laneOf.size % this.lanes.length]));
     let taken = 0;
     for (const m of batch.messages) {
       if (!isRunning() || isStale() || this.stopping) break;
@@ -151,7 +165,7 @@ export class Pipeline {
       const decoded = await this.decode(topic, m, heartbeat);
       if (decoded === null) break;
       const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0);
-      if (!(await this.add({ topic, partition, offset, key: m.key, value: m.value, decoded }, bytes, heartbeat))) break;
+      if (!(await lane.add({ topic, partition, offset, key: m.key, value: m.value, decoded }, bytes, heartbeat))) break;
       position = offset + 1n;
       this.positions.set(key, position);
       resolveOffset(m.offset);
@@ -165,10 +179,12 @@ export class Pipeline {
   private async storedOffset(tp: TopicPartition, heartbeat: () => Promise<void>): Promise<bigint | null | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.readOffset(tp);
+        const stored = await this.readOffset(tp);
+        this.offsetsFailingSince = null;
+        return stored;
       } catch (err) {
         if (this.stopping) return undefined;
-        if (this.failingSince === null) this.failingSince = Date.now();
+        if (this.offsetsFailingSince === null) this.offsetsFailingSince = Date.now();
         this.log.warn('cannot read the stored offset from the warehouse; retrying', { error: err, attempt, ...tp });
         await sleep(this.backoff(attempt));
         await heartbeat().catch(() => undefined);
@@ -190,70 +206,8 @@ export class Pipeline {
     }
   }
 
-  /** Adds a message to the open batch; waits (heartbeating) while a full batch waits for the writer. */
-  private async add(item: BatchItem, bytes: number, heartbeat: () => Promise<void>): Promise<boolean> {
-    while (this.batch.isFull()) {
-      if (!this.flushing) this.flush();
-      await Promise.race([this.flushing, sleep(2000)]);
-      await heartbeat().catch(() => undefined);
-      if (this.stopping) return false;
-    }
-    this.batch.add(item, bytes, Date.now());
-    if (this.batch.isFull()) this.flush();
-    else if (this.batch.size === 1) this.armTimer();
-    return true;
-  }
-
-  private armTimer(): void {
-    this.clearTimer();
-    const due = this.batch.dueIn(Date.now());
-    if (due !== null) this.timer = setTimeout(() => this.flush(), due);
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  /** Starts writing the open batch unless a write is under way (which re-checks when done). */
-  private flush(): void {
-    if (this.flushing || this.batch.size === 0) return;
-    const batch = this.batch;
-    this.batch = new Batch(this.opts.limits);
-    this.clearTimer();
-    this.flushing = this.writeWithRetry(batch.items).finally(() => {
-      this.flushing = null;
-      const due = this.batch.dueIn(Date.now());
-      if (this.batch.isFull() || due === 0) this.flush();
-      else if (due !== null) this.armTimer();
-    });
-  }
-
-  private async writeWithRetry(items: BatchItem[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const started = process.hrtime.bigint();
-      try {
-        const result = await this.writer.write(items);
-        this.afterWrite(items, result, started);
-        return;
-      } catch (err) {
-        this.metrics.writeErrors.inc();
-        await this.writer.reset();
-        if (this.failingSince === null) this.failingSince = Date.now();
-        this.setPaused(true);
-        if (this.stopping && attempt >= 2) {
-          this.log.error('shutting down with a batch unwritten; it is read again on the next start', { error: err, messages: items.length });
-          return;
-        }
-        this.log.warn('writing a batch failed; retrying', { error: err, attempt, messages: items.length });
-        await sleep(this.backoff(attempt));
-      }
-    }
-  }
-
-  private afterWrite(items: BatchItem[], result: BatchResult, started: bigint): void {
+  private afterWrite(items: BatchItem[], result: BatchResult, seconds: number): void {
     const committedUs = BigInt(Date.now()) * 1000n;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.batchSeconds.observe(seconds);
     this.metrics.batchEvents.observe(items.length);
     for (const [table, t] of result.tables) {
@@ -265,9 +219,6 @@ export class Pipeline {
       this.metrics.rejected.inc({ table: r.table, stage: r.stage });
       this.log.warn('event rejected', { table: r.table, stage: r.stage, reason: r.reason, topic: r.topic, partition: r.partition, offset: r.offset });
     }
-    if (this.failingSince !== null) this.log.info('warehouse writes recovered', { afterMs: Date.now() - this.failingSince });
-    this.failingSince = null;
-    this.setPaused(false);
     this.lastBatchAt = new Date().toISOString();
     this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored, phasesMs: roundAll(result.phases) });
     // Informational only (lag tools); the warehouse already holds the truth.
@@ -292,11 +243,12 @@ export class Pipeline {
   }
 
   health(): { ok: boolean; [k: string]: unknown } {
+    const since = [this.offsetsFailingSince, ...this.lanes.map((l) => l.failingSince)].filter((t): t is number => t !== null);
     return {
-      ok: this.running && this.failingSince === null && !this.stopping,
+      ok: this.running && since.length === 0 && !this.stopping,
       consuming: this.running,
       topics: this.topics,
-      warehouse: this.failingSince === null ? 'ok' : `failing since ${new Date(this.failingSince).toISOString()}`,
+      warehouse: since.length === 0 ? 'ok' : `failing since ${new Date(Math.min(...since)).toISOString()}`,
       lastBatchAt: this.lastBatchAt,
     };
   }
@@ -305,15 +257,8 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.clearTimer();
     await this.consumer?.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
-    if (this.flushing) await this.flushing;
-    if (this.batch.size) {
-      const batch = this.batch;
-      this.batch = new Batch(this.opts.limits);
-      await this.writeWithRetry(batch.items);
-    }
-    await this.writer.close();
+    await Promise.all(this.lanes.map((lane) => lane.drain()));
     this.running = false;
   }
 }
