@@ -50,7 +50,9 @@ const schema = {
   batch: {
     maxEvents: { doc: 'Flush a batch at this many events.', format: 'positive-int', default: 10000, env: 'BATCH_MAX_EVENTS' },
     maxBytes: { doc: 'Flush a batch at this many bytes of messages.', format: 'positive-int', default: 16 * 1024 * 1024, env: 'BATCH_MAX_BYTES' },
-    lingerMs: { doc: 'Flush a batch this long after its first event at the latest.', format: 'positive-int', default: 50, env: 'BATCH_LINGER_MS' },
+    // Short: a batch that fills while the previous one is being written goes out as soon as that
+    // write ends, so batches grow with the load and a lone change waits only this long.
+    lingerMs: { doc: 'Flush a batch this long after its first event at the latest.', format: 'positive-int', default: 5, env: 'BATCH_LINGER_MS' },
     lanes: { doc: 'Batches written side by side, each on its own connection; a partition always goes to the same one.', format: 'positive-int', default: 2, env: 'WRITER_LANES' },
   },
   retry: {
