@@ -6,12 +6,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CONNECT_MARKER() { printf -- '-Dcdc.component=connect:%s' "$DATA_DIR"; }
 
+# The Debezium JDBC sink (make bench compares against it): optional, installed by
+# `infra/install.sh debezium-jdbc`, linked below whenever it is there. Set after cdc_init.
+jdbc_sink_plugin_dir() {
+  local v; v=$(sed -n 's#.*<debezium.jdbc.version>\(.*\)</debezium.jdbc.version>.*#\1#p' "$INFRA_DIR/maven/debezium-jdbc/pom.xml" | head -1)
+  printf '%s/plugins/debezium-jdbc-%s' "$DIST_DIR" "$v"
+}
+
 connect_write_conf() {
   # plugin.path names a folder of plugin folders: one link per plugin, exactly the versions pinned in the pom.
   local pdir=$DATA_DIR/connect-plugins
   rm -rf "$pdir"; mkdir -p "$pdir"
   ln -s "$DEBEZIUM_PLUGIN" "$pdir/debezium-connector-postgres"
   ln -s "$CONVERTER_PLUGIN" "$pdir/apicurio-converter"
+  JDBC_SINK_PLUGIN=$(jdbc_sink_plugin_dir)
+  [[ -f $JDBC_SINK_PLUGIN/.cdc-stamp ]] && ln -s "$JDBC_SINK_PLUGIN" "$pdir/debezium-connector-jdbc"
   cat >"$CONF_DIR/connect-distributed.properties" <<EOF
 # Written by infra/connect.sh at every start: edit infra/connect.sh or defaults.env, not this file.
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS

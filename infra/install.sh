@@ -10,6 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$INFRA_DIR/pg.sh"
 # shellcheck source=infra/processor.sh
 source "$INFRA_DIR/processor.sh"
+# shellcheck source=infra/connect.sh
+source "$INFRA_DIR/connect.sh"
 
 # module -> output folder (relative to DIST_DIR); a stamp per module holds the hash of the poms
 maven_modules() {
@@ -20,13 +22,22 @@ maven_modules() {
   echo "apicurio-registry apicurio-registry-$REGISTRY_VERSION"
 }
 
+# Optional modules, resolved only on request (`infra/install.sh debezium-jdbc`; make bench asks):
+# they are not in the aggregator, so `make up` neither fetches nor re-checks them.
+maven_optional_modules() {
+  local jdbc; jdbc=$(jdbc_sink_plugin_dir)
+  echo "debezium-jdbc ${jdbc#"$DIST_DIR/"}"
+}
+
+# maven_artifacts_ensure [MODULE...]: the aggregator's modules, or the optional MODULEs named
 maven_artifacts_ensure() {
-  local mdir=$INFRA_DIR/maven module out want todo=() outs=()
+  local mdir=$INFRA_DIR/maven module out want todo=() outs=() optional=$*
   while read -r module out; do
+    [[ -z $optional || " $optional " == *" $module "* ]] || continue
     want=$(cat "$mdir/pom.xml" "$mdir/settings.xml" "$mdir/$module/pom.xml" | sha256sum | cut -d' ' -f1)
     if [[ -f $DIST_DIR/$out/.cdc-stamp && $(<"$DIST_DIR/$out/.cdc-stamp") == "$want" ]]; then continue; fi
     todo+=("$module"); outs+=("$out:$want")
-  done < <(maven_modules)
+  done < <(if [[ -n $optional ]]; then maven_optional_modules; else maven_modules; fi)
   (( ${#todo[@]} )) || return 0
 
   command -v mvn >/dev/null || die "Maven is needed to fetch Kafka, Debezium and Apicurio: install it (Debian: apt-get install maven)"
@@ -39,10 +50,11 @@ maven_artifacts_ensure() {
   log "resolving Maven artifacts (${list// /, }) into $CACHE_DIR (log: $LOG_DIR/maven.log)"
   local o
   for o in "${outs[@]}"; do rm -rf "${DIST_DIR:?}/${o%%:*}"; done
-  local t0; t0=$(date +%s%N)
+  local t0 sel=(-pl "$(IFS=,; echo "${todo[*]}")"); t0=$(date +%s%N)
+  [[ -n $optional ]] && sel=(-f "$mdir/${todo[0]}/pom.xml")   # not in the reactor: its own pom
   if ! ( cd "$mdir" && JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
          mvn -B -ntp -s "$mdir/settings.xml" -Dmaven.repo.local="$CACHE_DIR/m2" -Dcdc.out="$DIST_DIR" \
-             -pl "$(IFS=,; echo "${todo[*]}")" package ) >>"$LOG_DIR/maven.log" 2>&1; then
+             "${sel[@]}" package ) >>"$LOG_DIR/maven.log" 2>&1; then
     grep -E '^\[ERROR\]' "$LOG_DIR/maven.log" | head -5 | sed 's/^/    | /' >&2
     die "Maven could not resolve the stack's artifacts; see $LOG_DIR/maven.log"
   fi
@@ -68,6 +80,14 @@ install_all() {
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   CDC_TAG=install; cdc_init
+  if (( $# )); then
+    for m in "$@"; do
+      maven_optional_modules | grep -q "^$m " || die "no optional module $m (have: $(maven_optional_modules | cut -d' ' -f1 | tr '\n' ' '))"
+      find_java; maven_artifacts_ensure "$m"
+    done
+    log "installed: $*"
+    exit 0
+  fi
   install_all
   log "everything installed"
 fi

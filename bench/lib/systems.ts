@@ -1,0 +1,531 @@
+// The three systems under test, each loading the same source changes into its own warehouse
+// database, and how each records when a row version arrived:
+//  - ours:   a second processor instance (own consumer group) into database bench_ours;
+//            a statement trigger on orders_latest notes the time of the batch's last statement
+//            per transaction; orders_fact rows find it through their xmin.
+//  - jdbc:   the Debezium JDBC sink connector in the stack's Kafka Connect, upsert mode, into
+//            database bench_jdbc; a deferred (commit-time) row trigger logs each row version.
+//  - native: a publication on the source and a subscription in database bench_native; the same
+//            deferred row trigger, enabled ALWAYS so that the apply worker fires it.
+// Every row version written by the load generator carries its source commit time in updated_at.
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import type { Client } from 'pg';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { threadsNamed, type Group, type Member } from './proc';
+import { ConnectRest, connect, lit, log, sleep, urlParts, waitFor, withDb } from './util';
+
+export const TOPIC = 'dbserver1.public.orders';
+export type SystemKey = 'ours' | 'jdbc' | 'native';
+
+export interface Env {
+  repo: string;
+  sourceAdminUrl: string;
+  warehouseAdminUrl: string;
+  /** The processor role's warehouse URL (its database is replaced by bench_ours). */
+  processorUrl: string;
+  brokers: string[];
+  connectUrl: string;
+  registryUrl: string;
+  apicurioUrl: string;
+  dataDir: string;
+  /** Kafka Connect's pid, when it runs on this machine (for its threads' CPU time). */
+  connectPid: number | null;
+}
+
+/** [from, to]: the source commit times (updated_at) of the row versions of one run. */
+export interface Window {
+  from: Date;
+  to: Date;
+}
+
+export interface Arrivals {
+  /** Freshness of each row version that arrived (ms), ascending. */
+  ms: Float64Array;
+  /** Arrival instants (ms since epoch), ascending. */
+  at: Float64Array;
+}
+
+export interface System {
+  key: SystemKey;
+  label: string;
+  setup(): Promise<void>;
+  /** Installs what needs the tables the system creates itself (after the warm-up). */
+  instrument(): Promise<void>;
+  pause(): Promise<void>;
+  resume(opts?: { profileDir?: string }): Promise<void>;
+  /** Row versions of the window that have arrived. */
+  count(w: Window): Promise<number>;
+  arrivals(w: Window): Promise<Arrivals>;
+  /** CPU/RSS groups while running alongside the others (client + its warehouse backends). */
+  groups(): Group[];
+  teardown(): Promise<void>;
+}
+
+const ARRIVALS_SQL = `
+CREATE SCHEMA bench;
+-- One row per row version written into the target table, logged at commit (deferred trigger).
+CREATE UNLOGGED TABLE bench.arrivals (order_id bigint, updated_at timestamptz, arrived_at timestamptz NOT NULL);
+CREATE FUNCTION bench.note_row() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+  INSERT INTO bench.arrivals VALUES (NEW.order_id, NEW.updated_at, clock_timestamp());
+  RETURN NULL;
+END $$;`;
+
+const ARRIVALS_TRIGGER = (table: string) =>
+  `CREATE CONSTRAINT TRIGGER bench_arrival AFTER INSERT OR UPDATE ON ${table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bench.note_row()`;
+
+async function arrivalsFrom(c: Client, sql: string, w: Window): Promise<Arrivals> {
+  const r = await c.query({ text: sql, values: [w.from, w.to], rowMode: 'array' });
+  const ms = new Float64Array(r.rows.length);
+  const at = new Float64Array(r.rows.length);
+  r.rows.forEach((row, i) => {
+    ms[i] = Number(row[0]);
+    at[i] = Number(row[1]);
+  });
+  ms.sort();
+  at.sort();
+  return { ms, at };
+}
+
+async function backends(c: Client, db: string, appLike = '%'): Promise<Member[]> {
+  const r = await c.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE $2 AND pid <> pg_backend_pid()', [db, appLike]);
+  return r.rows.map((x) => ({ pid: x.pid, rss: 'anon' as const }));
+}
+
+async function recreateDatabase(admin: Client, db: string, owner?: string): Promise<void> {
+  await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${db}${owner ? ` OWNER ${owner}` : ''}`);
+}
+
+export async function endOffsets(admin: Admin): Promise<Map<number, bigint>> {
+  const o = await admin.fetchTopicOffsets(TOPIC);
+  return new Map(o.map((p) => [p.partition, BigInt(p.high)]));
+}
+
+/** Points a consumer group (without members) at the end of the topic. */
+async function groupToEnd(admin: Admin, groupId: string): Promise<Map<number, bigint>> {
+  const ends = await endOffsets(admin);
+  for (let i = 0; ; i++) {
+    try {
+      await admin.setOffsets({ groupId, topic: TOPIC, partitions: [...ends].map(([partition, o]) => ({ partition, offset: o.toString() })) });
+      return ends;
+    } catch (e) {
+      if (i >= 60) throw new Error(`cannot move consumer group ${groupId} to the end of ${TOPIC}: ${(e as Error).message}`);
+      await sleep(1000); // members of a deleted connector still leaving the group
+    }
+  }
+}
+
+export function kafkaAdmin(brokers: string[]): Admin {
+  return new Kafka({ clientId: 'cdc-bench', brokers, logLevel: logLevel.NOTHING }).admin();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------- ours
+
+export class Ours implements System {
+  readonly key = 'ours' as const;
+  readonly label = 'ours (TypeScript processor)';
+  readonly db = 'bench_ours';
+  readonly group = `cdc-bench-${Date.now()}`;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private port = 0;
+  private c!: Client;
+  readonly logFile: string;
+
+  constructor(
+    private readonly env: Env,
+    private readonly whAdmin: Client,
+    private readonly kafka: Admin,
+  ) {
+    this.logFile = path.join(env.dataDir, 'bench', 'processor.log');
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  /** Writer lanes the processor runs with (its configuration, as the child process gets it). */
+  lanes(): number {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { loadConfig } = require(path.join(this.env.repo, 'dist/processor/src/config.js'));
+      const { config } = loadConfig({ ...process.env, WAREHOUSE_DATABASE_URL: withDb(this.env.processorUrl, this.db) });
+      return Number(config.batch?.lanes ?? config.writer?.lanes ?? 1) || 1;
+    } catch {
+      return 1;
+    }
+  }
+
+  /** Admin connection to bench_ours. */
+  get client(): Client {
+    return this.c;
+  }
+
+  async setup(): Promise<void> {
+    await recreateDatabase(this.whAdmin, this.db);
+    this.c = await connect(withDb(this.env.warehouseAdminUrl, this.db));
+    const dir = path.join(this.env.repo, 'warehouse-migrations');
+    for (const f of fs.readdirSync(dir).filter((x) => /^\d+_.*\.sql$/.test(x)).sort()) {
+      await this.c.query(`BEGIN; ${fs.readFileSync(path.join(dir, f), 'utf8')}; COMMIT;`);
+    }
+    await this.c.query(`
+      CREATE SCHEMA bench;
+      -- Per warehouse transaction: when its last orders_latest statement ended (just before COMMIT).
+      CREATE UNLOGGED TABLE bench.tx_arrival (xid bigint PRIMARY KEY, at timestamptz NOT NULL);
+      CREATE FUNCTION bench.note_tx() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+      BEGIN
+        INSERT INTO bench.tx_arrival VALUES (txid_current() % 4294967296, clock_timestamp())
+        ON CONFLICT (xid) DO UPDATE SET at = EXCLUDED.at;
+        RETURN NULL;
+      END $$;`);
+    // Start at the end of the topic: the warehouse's offsets (the processor's truth) and Kafka's.
+    const ends = await groupToEnd(this.kafka, this.group);
+    for (const [p, o] of ends) {
+      await this.c.query('INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4)', [this.group, TOPIC, p, o.toString()]);
+    }
+    await this.resume();
+  }
+
+  async instrument(): Promise<void> {
+    const ok = await waitFor(async () => (await this.c.query("SELECT to_regclass('public.orders_latest') IS NOT NULL AS ok")).rows[0].ok, 60_000);
+    if (!ok) throw new Error(`the processor did not create orders_latest in ${this.db}; see ${this.logFile}`);
+    await this.c.query('CREATE TRIGGER bench_arrival AFTER INSERT OR UPDATE ON public.orders_latest FOR EACH STATEMENT EXECUTE FUNCTION bench.note_tx()');
+  }
+
+  async resume(opts: { profileDir?: string } = {}): Promise<void> {
+    if (this.child) return;
+    this.port = await freePort();
+    fs.mkdirSync(path.dirname(this.logFile), { recursive: true });
+    const out = fs.openSync(this.logFile, 'a');
+    const args = [...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`, '--cpu-prof-name=processor.cpuprofile'] : []),
+      // BENCH_PROCESSOR_MAIN: another build of the processor to compare (an experiment), else this one.
+      process.env.BENCH_PROCESSOR_MAIN || path.join(this.env.repo, 'dist/processor/src/main.js')];
+    const child = spawn(process.execPath, args, {
+      cwd: this.env.repo,
+      stdio: ['ignore', out, out],
+      env: {
+        ...process.env,
+        WAREHOUSE_DATABASE_URL: withDb(this.env.processorUrl, this.db),
+        KAFKA_BOOTSTRAP_SERVERS: this.env.brokers.join(','),
+        SCHEMA_REGISTRY_URL: this.env.registryUrl,
+        PROCESSOR_GROUP_ID: this.group,
+        PROCESSOR_CLIENT_ID: 'cdc-bench-processor',
+        PROCESSOR_PORT: String(this.port),
+        PROCESSOR_HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+      },
+    });
+    fs.closeSync(out);
+    this.child = child;
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    child.once('exit', () => {
+      if (this.child === child) this.child = null;
+    });
+    const healthy = await waitFor(async () => {
+      if (!this.child) throw new Error(`the benchmark's processor exited at start; see ${this.logFile}`);
+      try {
+        return (await fetch(`http://127.0.0.1:${this.port}/health`, { signal: AbortSignal.timeout(2000) })).ok;
+      } catch {
+        return false;
+      }
+    }, 60_000, 200);
+    if (!healthy) throw new Error(`the benchmark's processor is not healthy after 60 s; see ${this.logFile}`);
+  }
+
+  /** The processor's own batch figures since it started (GET /metrics): batches, messages, seconds writing. */
+  async batchStats(): Promise<{ batches: number; messages: number; writeSec: number } | null> {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { batches: v('cdc_batch_duration_seconds_count'), messages: v('cdc_batch_events_sum'), writeSec: v('cdc_batch_duration_seconds_sum') };
+    } catch {
+      return null;
+    }
+  }
+
+  async pause(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    const done = await Promise.race([this.exited.then(() => true), sleep(60_000).then(() => false)]);
+    if (!done) {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+    this.child = null;
+  }
+
+  private readonly windowSql = `FROM public.orders_fact f JOIN bench.tx_arrival t ON t.xid = f.xmin::text::bigint
+      WHERE f.op IN ('c', 'u') AND f.updated_at BETWEEN $1 AND $2`;
+
+  async count(w: Window): Promise<number> {
+    return Number((await this.c.query(`SELECT count(*) AS n ${this.windowSql}`, [w.from, w.to])).rows[0].n);
+  }
+
+  arrivals(w: Window): Promise<Arrivals> {
+    return arrivalsFrom(this.c, `SELECT extract(epoch FROM t.at - f.updated_at) * 1000, extract(epoch FROM t.at) * 1000 ${this.windowSql}`, w);
+  }
+
+  /** Events the processor has not stored yet (its offsets in the warehouse against the topic's end). */
+  async lag(): Promise<bigint> {
+    const ends = await endOffsets(this.kafka);
+    const r = await this.c.query('SELECT partition, next_offset::text AS n FROM cdc.offsets WHERE consumer_group = $1', [this.group]);
+    const stored = new Map(r.rows.map((x) => [x.partition as number, BigInt(x.n)]));
+    let lag = 0n;
+    for (const [p, end] of ends) lag += end - (stored.get(p) ?? 0n);
+    return lag;
+  }
+
+  groups(): Group[] {
+    const node = (): Member[] => (this.child?.pid ? [{ pid: this.child.pid, rss: 'all' }] : []);
+    const pg = () => backends(this.whAdmin, this.db, 'cdc-processor%');
+    return [
+      { name: 'ours', members: async () => [...node(), ...(await pg())] },
+      { name: 'ours:client', members: node },
+      { name: 'ours:pg', members: pg },
+    ];
+  }
+
+  async teardown(): Promise<void> {
+    await this.pause();
+    await this.c?.end().catch(() => undefined);
+    await this.kafka.deleteGroups([this.group]).catch(() => undefined); // one per run: leave none behind
+  }
+}
+
+// ---------------------------------------------------------------- Debezium JDBC sink
+
+export class JdbcSink implements System {
+  readonly key = 'jdbc' as const;
+  readonly label = 'Debezium JDBC sink';
+  readonly db = 'bench_jdbc';
+  readonly role = 'bench_jdbc';
+  readonly name = 'jdbc-sink';
+  private c!: Client;
+  private readonly rest: ConnectRest;
+
+  constructor(
+    private readonly env: Env,
+    private readonly whAdmin: Client,
+    private readonly kafka: Admin,
+  ) {
+    this.rest = new ConnectRest(env.connectUrl);
+  }
+
+  /** The config sent to Connect: bench/connectors/jdbc-sink.json with ${bench:...} filled in. */
+  private payload(password: string): Record<string, string> {
+    const wh = urlParts(this.env.warehouseAdminUrl);
+    const values: Record<string, string> = {
+      JDBC_URL: `jdbc:postgresql://${wh.host}:${wh.port}/${this.db}`,
+      JDBC_USER: this.role,
+      JDBC_PASSWORD: password,
+    };
+    const cfg = JSON.parse(fs.readFileSync(path.join(this.env.repo, 'bench/connectors/jdbc-sink.json'), 'utf8')) as Record<string, string>;
+    for (const k of Object.keys(cfg)) {
+      cfg[k] = String(cfg[k]).replace(/\$\{bench:([A-Z_]+)\}/g, (m, n) => values[n] ?? m);
+      // A worker elsewhere cannot resolve our ${env:...} names.
+      if (this.env.connectPid === null) cfg[k] = cfg[k].replace('${env:APICURIO_REGISTRY_URL}', this.env.apicurioUrl);
+    }
+    return cfg;
+  }
+
+  async setup(): Promise<void> {
+    const plugins = await this.rest.must('GET', '/connector-plugins');
+    if (!plugins.some((p: { class: string }) => p.class === 'io.debezium.connector.jdbc.JdbcSinkConnector')) {
+      throw new Error('Kafka Connect has no Debezium JDBC sink plugin: bench/run.sh installs it and restarts Connect');
+    }
+    await this.rest.call('DELETE', `/connectors/${this.name}`);
+    await this.whAdmin.query(`DROP DATABASE IF EXISTS ${this.db} WITH (FORCE)`);
+    // A role of its own, with a new random password each run, that can reach only its database.
+    const password = crypto.randomBytes(18).toString('base64url');
+    await this.whAdmin.query(`DROP ROLE IF EXISTS ${this.role}`);
+    await this.whAdmin.query(`CREATE ROLE ${this.role} LOGIN PASSWORD ${lit(password)}`);
+    await recreateDatabase(this.whAdmin, this.db, this.role);
+    this.c = await connect(withDb(this.env.warehouseAdminUrl, this.db));
+    await this.c.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT CREATE ON SCHEMA public TO ${this.role}; ${ARRIVALS_SQL}`);
+    await groupToEnd(this.kafka, `connect-${this.name}`);
+    await this.rest.must('PUT', `/connectors/${this.name}/config`, this.payload(password));
+    await this.rest.waitState(this.name, 'RUNNING');
+  }
+
+  async instrument(): Promise<void> {
+    const ok = await waitFor(async () => (await this.c.query("SELECT to_regclass('public.orders') IS NOT NULL AS ok")).rows[0].ok, 60_000);
+    if (!ok) throw new Error(`the JDBC sink did not create its table in ${this.db}`);
+    await this.c.query(ARRIVALS_TRIGGER('public.orders'));
+  }
+
+  async pause(): Promise<void> {
+    await this.rest.must('PUT', `/connectors/${this.name}/pause`);
+    await this.rest.waitState(this.name, 'PAUSED');
+  }
+
+  async resume(): Promise<void> {
+    await this.rest.must('PUT', `/connectors/${this.name}/resume`);
+    await this.rest.waitState(this.name, 'RUNNING');
+  }
+
+  async count(w: Window): Promise<number> {
+    return Number((await this.c.query('SELECT count(*) AS n FROM bench.arrivals WHERE updated_at BETWEEN $1 AND $2', [w.from, w.to])).rows[0].n);
+  }
+
+  arrivals(w: Window): Promise<Arrivals> {
+    return arrivalsFrom(this.c, 'SELECT extract(epoch FROM arrived_at - updated_at) * 1000, extract(epoch FROM arrived_at) * 1000 FROM bench.arrivals WHERE updated_at BETWEEN $1 AND $2', w);
+  }
+
+  groups(): Group[] {
+    const pid = this.env.connectPid;
+    // The sink's task thread: Kafka consumer, Avro conversion, JDBC writes. The JVM's shared
+    // threads (GC, JIT) are only in "jdbc+connect", the whole worker: the sink's cost while the
+    // source connector idles (the drain).
+    const task = (): Member[] => (pid ? threadsNamed(pid, `task-thread-${this.name}`) : []);
+    const pg = () => backends(this.whAdmin, this.db);
+    return [
+      { name: 'jdbc', members: async () => [...task(), ...(await pg())] },
+      { name: 'jdbc:client', members: task },
+      { name: 'jdbc:pg', members: pg },
+      { name: 'jdbc+connect', members: async () => [...(pid ? [{ pid, rss: 'all' as const }] : []), ...(await pg())] },
+      { name: 'jdbc+connect:client', members: () => (pid ? [{ pid, rss: 'all' as const }] : []) },
+    ];
+  }
+
+  async teardown(): Promise<void> {
+    await this.rest.call('DELETE', `/connectors/${this.name}`).catch(() => undefined);
+    await this.c?.end().catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- native logical replication
+
+export class Native implements System {
+  readonly key = 'native' as const;
+  readonly label = 'PostgreSQL logical replication';
+  readonly db = 'bench_native';
+  readonly pub = 'bench_pub';
+  readonly sub = 'bench_sub';
+  private c!: Client;
+
+  constructor(
+    private readonly env: Env,
+    private readonly whAdmin: Client,
+    private readonly srcAdmin: Client,
+  ) {}
+
+  /** Drops a subscription left by an earlier run, and its slot on the source. */
+  private async dropLeftovers(): Promise<void> {
+    const exists = (await this.whAdmin.query('SELECT 1 FROM pg_database WHERE datname = $1', [this.db])).rowCount;
+    if (exists) {
+      const c = await connect(withDb(this.env.warehouseAdminUrl, this.db));
+      try {
+        if ((await c.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [this.sub])).rowCount) {
+          await c.query(`ALTER SUBSCRIPTION ${this.sub} DISABLE`);
+          await c.query(`ALTER SUBSCRIPTION ${this.sub} SET (slot_name = NONE)`);
+          await c.query(`DROP SUBSCRIPTION ${this.sub}`);
+        }
+      } finally {
+        await c.end();
+      }
+    }
+    await waitFor(async () => {
+      const r = await this.srcAdmin.query('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [this.sub]);
+      if (r.rowCount === 0) return true;
+      if (!r.rows[0].active) await this.srcAdmin.query('SELECT pg_drop_replication_slot($1)', [this.sub]);
+      return false;
+    }, 30_000, 500);
+    await this.srcAdmin.query(`DROP PUBLICATION IF EXISTS ${this.pub}`);
+  }
+
+  async setup(): Promise<void> {
+    await this.dropLeftovers();
+    await this.srcAdmin.query(`CREATE PUBLICATION ${this.pub} FOR TABLE public.orders`);
+    // The target table: the source's columns and primary key, as they are now.
+    const cols = await this.srcAdmin.query(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull
+       FROM pg_attribute a WHERE a.attrelid = 'public.orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+    );
+    const pk = await this.srcAdmin.query(
+      `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+       WHERE i.indrelid = 'public.orders'::regclass AND i.indisprimary`,
+    );
+    const q = (n: string) => `"${n.replace(/"/g, '""')}"`;
+    await recreateDatabase(this.whAdmin, this.db);
+    this.c = await connect(withDb(this.env.warehouseAdminUrl, this.db));
+    await this.c.query(
+      `CREATE TABLE public.orders (${cols.rows.map((r) => `${q(r.name)} ${r.type}${r.notnull ? ' NOT NULL' : ''}`).join(', ')}, ` +
+        `PRIMARY KEY (${pk.rows.map((r) => q(r.name)).join(', ')}))`,
+    );
+    await this.c.query(ARRIVALS_SQL);
+    const s = urlParts(this.env.sourceAdminUrl);
+    const conninfo = `host=${s.host} port=${s.port} dbname=${s.db} user=${s.user} password=${s.password} application_name=${this.sub}`;
+    await this.c.query(`CREATE SUBSCRIPTION ${this.sub} CONNECTION ${lit(conninfo)} PUBLICATION ${this.pub} WITH (copy_data = true)`);
+    // The initial copy of the table, so that updates and deletes find their rows.
+    const synced = await waitFor(async () => {
+      const r = await this.c.query("SELECT count(*) FILTER (WHERE srsubstate <> 'r') AS pending, count(*) AS n FROM pg_subscription_rel");
+      return Number(r.rows[0].n) > 0 && Number(r.rows[0].pending) === 0;
+    }, 300_000, 500);
+    if (!synced) throw new Error('the subscription did not finish its initial copy of public.orders within 300 s');
+    // After the copy (its rows are not timed). The apply worker runs with
+    // session_replication_role = replica: only ALWAYS triggers fire there.
+    await this.c.query(ARRIVALS_TRIGGER('public.orders'));
+    await this.c.query('ALTER TABLE public.orders ENABLE ALWAYS TRIGGER bench_arrival');
+  }
+
+  async instrument(): Promise<void> {
+    // The trigger exists since the end of the initial copy.
+  }
+
+  async pause(): Promise<void> {
+    await this.c.query(`ALTER SUBSCRIPTION ${this.sub} DISABLE`);
+    await waitFor(async () => (await this.c.query('SELECT count(pid) AS n FROM pg_stat_subscription WHERE subname = $1', [this.sub])).rows[0].n === '0', 30_000);
+  }
+
+  async resume(): Promise<void> {
+    await this.c.query(`ALTER SUBSCRIPTION ${this.sub} ENABLE`);
+  }
+
+  async count(w: Window): Promise<number> {
+    return Number((await this.c.query('SELECT count(*) AS n FROM bench.arrivals WHERE updated_at BETWEEN $1 AND $2', [w.from, w.to])).rows[0].n);
+  }
+
+  arrivals(w: Window): Promise<Arrivals> {
+    return arrivalsFrom(this.c, 'SELECT extract(epoch FROM arrived_at - updated_at) * 1000, extract(epoch FROM arrived_at) * 1000 FROM bench.arrivals WHERE updated_at BETWEEN $1 AND $2', w);
+  }
+
+  groups(): Group[] {
+    // The walsender that decodes the source's WAL for the subscription, and the apply worker.
+    const walsender = async () =>
+      (await this.srcAdmin.query('SELECT pid FROM pg_stat_replication WHERE application_name = $1', [this.sub])).rows.map((r) => ({ pid: r.pid as number, rss: 'anon' as const }));
+    const apply = async () =>
+      (await this.whAdmin.query('SELECT pid FROM pg_stat_subscription WHERE subname = $1 AND pid IS NOT NULL', [this.sub])).rows.map((r) => ({ pid: r.pid as number, rss: 'anon' as const }));
+    return [
+      { name: 'native', members: async () => [...(await walsender()), ...(await apply())] },
+      { name: 'native:client', members: walsender },
+      { name: 'native:pg', members: apply },
+    ];
+  }
+
+  async teardown(): Promise<void> {
+    try {
+      await this.c?.query(`DROP SUBSCRIPTION IF EXISTS ${this.sub}`);
+    } catch (e) {
+      log(`WARNING: could not drop subscription ${this.sub}: ${(e as Error).message}`);
+    }
+    await this.c?.end().catch(() => undefined);
+    await this.srcAdmin.query(`DROP PUBLICATION IF EXISTS ${this.pub}`).catch(() => undefined);
+  }
+}
