@@ -9,7 +9,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface LaneHooks {
   written(items: BatchItem[], result: BatchResult, seconds: number): void;
-  /** A write failed (true) or succeeded again (false): the pipeline pauses or resumes fetching. */
+  /** A write failed, or succeeded: the pipeline pauses fetching, or resumes once no lane fails. */
   failing(): void;
   recovered(): void;
   stopping(): boolean;

@@ -3,7 +3,7 @@
 // record rejects, move offsets, commit. A crash anywhere before COMMIT leaves no trace.
 import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
-import { dataColumns, factTable, latestTable, planDdl, type Existing } from './ddl';
+import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
 import { copySql, createStageSql, mergeSql } from './merge';
 import { lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
@@ -263,4 +263,3 @@ export async function readCatalog(client: Client, table: string): Promise<Catalo
   return { fact: await columnsOf(factTable(table)), latest: await columnsOf(latestTable(table)), timeTravel };
 }
 
-export type { Existing };
