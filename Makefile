@@ -7,7 +7,7 @@ WITH_ENV := bash infra/with-env.sh
 RATE ?= 200
 DURATION ?= 60
 
-.PHONY: help install build up down clean status env logs seed load verify test test-unit test-e2e bench bi
+.PHONY: help install build up down clean status env logs seed load verify test test-unit test-integration test-e2e bench bi
 
 help:
 	@echo "make up        install what is missing, start the whole pipeline (idempotent)"
@@ -16,7 +16,7 @@ help:
 	@echo "make verify    wait for the pipeline to catch up, reconcile source and warehouse"
 	@echo "make status    what runs, connector state, replication slot lag"
 	@echo "make env       KEY=value lines to connect (psql, BI tools, scripts)"
-	@echo "make test      unit + end-to-end tests against the real stack"
+	@echo "make test      type-check, unit, integration and end-to-end tests against the real stack"
 	@echo "make bench     benchmark against the Debezium JDBC sink and native replication"
 	@echo "make bi        Apache Superset with a live Orders dashboard"
 	@echo "make down      stop everything;  make clean: stop and delete all data"
@@ -56,13 +56,16 @@ load: build
 verify: build
 	@$(WITH_ENV) node dist/seed/verify.js $(ARGS)
 
+test-integration: up
+	@$(WITH_ENV) npx jest --selectProjects integration --runInBand
+
 test-unit:
 	@npx jest --selectProjects unit
 
 test-e2e: up
 	@$(WITH_ENV) npx jest --selectProjects e2e --runInBand
 
-# Unit tests first (fast, no services), then the real stack and the end-to-end suite.
+# Type-check and unit tests first (fast, no services), then the real stack, integration and end-to-end.
 test:
 	@bash e2e/run-all.sh
 

@@ -1,4 +1,5 @@
-// Two projects: `unit` (pure logic, no services) and `e2e` (the real stack, started by `make up`).
+// Three tiers: `unit` (pure logic, no services), `integration` (writer, merge and DDL against the
+// stack's warehouse PostgreSQL, in scratch databases) and `e2e` (the real stack, started by `make up`).
 const tsJest = ['ts-jest', { tsconfig: { ...require('./tsconfig.json').compilerOptions, sourceMap: false } }];
 module.exports = {
   // End-to-end tests wait (with bounds) for a real pipeline; unit tests finish far sooner.
@@ -10,7 +11,14 @@ module.exports = {
       roots: ['<rootDir>/processor', '<rootDir>/seed'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
-      testMatch: ['<rootDir>/processor/test/**/*.test.ts', '<rootDir>/seed/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/processor/test/*.test.ts', '<rootDir>/seed/test/**/*.test.ts'],
+    },
+    {
+      displayName: 'integration',
+      roots: ['<rootDir>/processor/test/integration'],
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/processor/test/integration/**/*.test.ts'],
     },
     {
       displayName: 'e2e',
