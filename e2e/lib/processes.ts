@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { REPO, source, sourceAdmin, stackEnv, waitFor } from './stack';
+import { Kafka, logLevel } from 'kafkajs';
+import { REPO, source, sourceAdmin, stackEnv, waitFor, warehouse } from './stack';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -100,7 +101,7 @@ export interface CapturedTable {
  * and publication) and loads it with a processor instance of its own, so a test can alter the
  * table freely without touching `orders` and its connector.
  */
-export async function captureTable(table: string, tag: string): Promise<CapturedTable> {
+export async function captureTable(table: string, tag: string, opts: { processorEnv?: Record<string, string> } = {}): Promise<CapturedTable> {
   const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const prefix = `${tag}${suffix}`;
   const connector = `${tag}-${suffix}`;
@@ -108,26 +109,81 @@ export async function captureTable(table: string, tag: string): Promise<Captured
   const publication = `${tag}_pub_${suffix}`;
   await sourceAdmin().query(`GRANT SELECT ON ${table} TO debezium`);
   await source().query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
-  await registerConnector(connector, {
-    'topic.prefix': prefix,
-    'table.include.list': `public.${table}`,
-    'publication.name': publication,
-    'publication.autocreate.mode': 'disabled',
-    'slot.name': slot,
-    'snapshot.mode': 'initial',
-  });
-  const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}` });
-  return {
+  const topic = `${prefix}.public.${table}`;
+  const group = `e2e-${tag}-${suffix}`;
+  // Debezium creates the topic with the table's first event; an empty table has none yet.
+  await createTopic(topic, 2);
+  let processor: ProcessorHandle | null = null;
+  const captured: CapturedTable = {
     prefix,
-    processor,
+    get processor() {
+      return processor!;
+    },
     async teardown() {
-      await processor.stop();
+      await processor?.stop();
       await deleteConnector(connector).catch(() => undefined);
       await waitFor(`slot ${slot} dropped`, async () => {
         await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
         return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
       }, 30_000, 500).catch(() => undefined);
       await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+      await dropWarehouseSide(table, [topic], group);
+      await deleteTopics([topic]);
     },
   };
+  try {
+    await registerConnector(connector, {
+      'topic.prefix': prefix,
+      'table.include.list': `public.${table}`,
+      'publication.name': publication,
+      'publication.autocreate.mode': 'disabled',
+      'slot.name': slot,
+      'snapshot.mode': 'initial',
+    });
+    processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: topic, PROCESSOR_GROUP_ID: group, ...opts.processorEnv });
+  } catch (err) {
+    // A test that fails to start must not leave a connector and a slot holding WAL behind.
+    await captured.teardown();
+    throw err;
+  }
+  return captured;
+}
+
+/** Removes what a test table left in the warehouse: its tables, time-travel objects, offsets and
+ *  rejects, so that analysts (and `make verify`) never see test data. */
+export async function dropWarehouseSide(table: string, topics: string[], group: string): Promise<void> {
+  const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  await warehouse().query(`DROP VIEW IF EXISTS ${q(`${table}_history`)}`).catch(() => undefined);
+  await warehouse().query(`DROP FUNCTION IF EXISTS ${q(`${table}_as_of`)}(timestamptz)`).catch(() => undefined);
+  await warehouse().query(`DROP TABLE IF EXISTS ${q(`${table}_fact`)}, ${q(`${table}_latest`)}`).catch(() => undefined);
+  await warehouse().query('DELETE FROM cdc.offsets WHERE consumer_group = $1 OR topic = ANY ($2)', [group, topics]).catch(() => undefined);
+  await warehouse().query('DELETE FROM cdc.rejected_events WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
+}
+
+/** Deletes test topics from Kafka (best effort: a broker that refuses is not the test's concern). */
+export async function deleteTopics(topics: string[]): Promise<void> {
+  const kafka = new Kafka({ clientId: 'e2e-cleanup', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const doomed = topics.filter((t) => existing.has(t));
+    if (doomed.length) await admin.deleteTopics({ topics: doomed, timeout: 10_000 });
+  } catch {
+    // left for the broker's retention
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Creates a topic the way the connector would (its partitions), if it does not exist. */
+export async function createTopic(topic: string, partitions: number): Promise<void> {
+  const kafka = new Kafka({ clientId: 'e2e-setup', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
 }
