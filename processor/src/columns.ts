@@ -5,7 +5,7 @@
 export type ValueKind =
   | 'text' | 'bool' | 'int' | 'bigint' | 'float' | 'decimal' | 'vdecimal'
   | 'date' | 'time-ms' | 'time-us' | 'time-ns' | 'ts-ms' | 'ts-us' | 'ts-ns'
-  | 'bytes' | 'json';
+  | 'zts' | 'bytes' | 'json' | 'jsontext';
 
 export interface Column {
   name: string;
@@ -107,11 +107,11 @@ export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKin
     case 'io.debezium.time.Timestamp': return { pgType: 'timestamp with time zone', kind: 'ts-ms' };
     case 'io.debezium.time.MicroTimestamp': return { pgType: 'timestamp with time zone', kind: 'ts-us' };
     case 'io.debezium.time.NanoTimestamp': return { pgType: 'timestamp with time zone', kind: 'ts-ns' };
-    case 'io.debezium.time.ZonedTimestamp': return { pgType: 'timestamp with time zone', kind: 'text' };
+    case 'io.debezium.time.ZonedTimestamp': return { pgType: 'timestamp with time zone', kind: 'zts' };
     case 'io.debezium.time.ZonedTime': return { pgType: 'time with time zone', kind: 'text' };
     case 'io.debezium.time.Interval': return { pgType: 'interval', kind: 'text' };
     case 'io.debezium.data.Uuid': return { pgType: 'uuid', kind: 'text' };
-    case 'io.debezium.data.Json': return { pgType: 'jsonb', kind: 'text' };
+    case 'io.debezium.data.Json': return { pgType: 'jsonb', kind: 'jsontext' };
     case 'io.debezium.data.Xml': return { pgType: 'xml', kind: 'text' };
     case 'io.debezium.data.VariableScaleDecimal': return { pgType: 'numeric', kind: 'vdecimal' };
     default: break;

@@ -23,7 +23,7 @@ describe('warehouse columns from Avro schemas', () => {
     [{ type: 'long', 'connect.name': 'io.debezium.time.MicroTime' }, 'time without time zone', 'time-us'],
     [{ type: 'string', 'connect.name': 'io.debezium.time.ZonedTime' }, 'time with time zone', 'text'],
     [{ type: 'string', 'connect.name': 'io.debezium.data.Uuid' }, 'uuid', 'text'],
-    [{ type: 'string', 'connect.name': 'io.debezium.data.Json' }, 'jsonb', 'text'],
+    [{ type: 'string', 'connect.name': 'io.debezium.data.Json' }, 'jsonb', 'jsontext'],
     [{ type: 'int', 'connect.type': 'int16' }, 'smallint', 'int'],
     ['int', 'integer', 'int'],
     ['boolean', 'boolean', 'bool'],
