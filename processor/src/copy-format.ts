@@ -159,8 +159,27 @@ export function toJson(value: unknown): string {
 
 const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
 
+/** One array element → a JSON value: numbers and booleans as such, everything else as its text. */
+function elementJson(kind: ValueKind, value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  switch (kind) {
+    case 'int':
+    case 'bigint':
+      return String(value);
+    case 'float':
+      return Number.isFinite(value) ? String(value) : JSON.stringify(String(value));
+    case 'bool':
+      return value ? 'true' : 'false';
+    case 'bytes':
+    case 'json':
+      return toJson(value);
+    default:
+      return JSON.stringify(valueToText(kind, value));
+  }
+}
+
 /** One decoded value of the given kind → its PostgreSQL text form (not yet COPY-escaped). */
-export function valueToText(kind: ValueKind, value: unknown): string {
+export function valueToText(kind: ValueKind, value: unknown, items?: ValueKind): string {
   switch (kind) {
     case 'text':
     case 'decimal':
@@ -197,6 +216,7 @@ export function valueToText(kind: ValueKind, value: unknown): string {
     case 'jsontext':
       return jsonbText(value as string);
     case 'json':
+      if (items && Array.isArray(value)) return `[${value.map((v) => elementJson(items, v)).join(',')}]`;
       return toJson(value);
   }
 }

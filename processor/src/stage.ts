@@ -2,7 +2,7 @@
 import { createHash } from 'crypto';
 import type { PoolClient, Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ValueKind } from './columns';
+import type { Column } from './columns';
 import { copyField, microsToIso, textArrayLiteral, valueToText } from './copy-format';
 import type { ChangeEvent } from './decode';
 import { UnrepresentableValueError } from './errors';
@@ -72,7 +72,7 @@ function nameUuid(bytes: Buffer): string {
  */
 export function stageText(events: StagedEvent[], columns: string[], placeholder = DEFAULT_PLACEHOLDER): { text: string; unavailable: string[]; rejected: StageReject[] } {
   const isPlaceholder = placeholderMatcher(placeholder);
-  const kindCache = new Map<string, Array<ValueKind | null>>();
+  const kindCache = new Map<string, Array<Column | null>>();
   const known = new Map<string, Array<string | null | undefined>>();
   const unavailable = new Set<string>();
   const rejected: StageReject[] = [];
@@ -82,7 +82,7 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
     const { event, topic, partition, offset } = staged;
     let kinds = kindCache.get(event.schemaKey);
     if (!kinds) {
-      const byName = new Map(event.model.columns.map((c) => [c.name, c.kind]));
+      const byName = new Map(event.model.columns.map((c) => [c.name, c]));
       kinds = columns.map((c) => byName.get(c) ?? null);
       kindCache.set(event.schemaKey, kinds);
     }
@@ -90,8 +90,8 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
     const texts: Array<string | null> = new Array(columns.length);
     const missing: string[] = [];
     for (let i = 0; i < columns.length; i++) {
-      const kind = kinds[i];
-      const v = kind === null ? null : event.row[columns[i]];
+      const column = kinds[i];
+      const v = column === null ? null : event.row[columns[i]];
       if (v === null || v === undefined) {
         texts[i] = null;
       } else if (isPlaceholder(v)) {
@@ -100,7 +100,7 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
         if (earlier === undefined) missing.push(columns[i]);
       } else {
         try {
-          texts[i] = valueToText(kind!, v);
+          texts[i] = valueToText(column!.kind, v, column!.items);
         } catch (err) {
           rejected.push({ staged, reason: UnrepresentableValueError.inColumn(err, columns[i]).message });
           return; // the event is not staged, and later events of its key do not build on it

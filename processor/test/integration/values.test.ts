@@ -153,3 +153,30 @@ describe('json and column names', () => {
     expect(rows.rows).toEqual([{ _seq: 'a', _unavailable: 'b' }, { _seq: 'c', _unavailable: 'b' }]);
   });
 });
+
+describe('arrays', () => {
+  it('writes array elements of dates, instants and decimals in their text form inside jsonb', async () => {
+    const decimal = { type: 'bytes', scale: 2, precision: 10, 'connect.version': 1, 'connect.parameters': { scale: '2', 'connect.decimal.precision': '10' }, 'connect.name': 'org.apache.kafka.connect.data.Decimal', logicalType: 'decimal' };
+    const arr = (items: any) => ({ type: 'array', items: ['null', items] });
+    const fx = tableFixture('arrs', [
+      { name: 'id', type: 'long' }, field('da', arr(date)), field('tsa', arr(microTs)), field('tza', arr(zonedTs)),
+      field('n2a', arr(decimal)), field('ia', arr('int')), field('ba', arr('bytes')), field('fa', arr('double')),
+    ], ID);
+    // As Debezium sent date[] {2024-01-02, infinity, 0044-03-15 BC (streamed)} and timestamp[] {…, -infinity}
+    const result = await wh.writer().write([await fx.item(0, 0n, 'c', {
+      id: 1n, da: [19724, -622191234, -735160, null], tsa: [1704164645123456n, -9223372036832400000n], tza: ['2024-01-02T01:04:05.123456Z'],
+      n2a: ['1.50', '-2.00'], ia: [1, null, -3], ba: [Buffer.from([0x80])], fa: [1.5, Number.NaN],
+    }, 100n)]);
+    expect(result.rejects).toEqual([]);
+    const rows = await wh.admin.query('SELECT da::text, tsa::text, tza::text, n2a::text, ia::text, ba::text, fa::text FROM arrs_latest');
+    expect(rows.rows).toEqual([{
+      da: '["2024-01-02", "infinity", "0044-03-15 BC", null]',
+      tsa: '["2024-01-02T03:04:05.123456Z", "-infinity"]',
+      tza: '["2024-01-02T01:04:05.123456Z"]',
+      n2a: '["1.50", "-2.00"]',
+      ia: '[1, null, -3]',
+      ba: '["gA=="]',
+      fa: '[1.5, "NaN"]',
+    }]);
+  });
+});
