@@ -5,13 +5,15 @@
 export type ValueKind =
   | 'text' | 'bool' | 'int' | 'bigint' | 'float' | 'decimal' | 'vdecimal'
   | 'date' | 'time-ms' | 'time-us' | 'time-ns' | 'ts-ms' | 'ts-us' | 'ts-ns'
-  | 'bytes' | 'json';
+  | 'zts' | 'bytes' | 'json' | 'jsontext';
 
 export interface Column {
   name: string;
   /** Canonical PostgreSQL type, as format_type() prints it, so it compares with the catalog. */
   pgType: string;
   kind: ValueKind;
+  /** For an array kept as JSON: how its elements become text (dates, instants, decimals…). */
+  items?: ValueKind;
 }
 
 export interface TableModel {
@@ -86,7 +88,7 @@ export function leanEnvelope(envelope: AvroSchema): AvroSchema {
 }
 
 /** Maps one Avro field type to a PostgreSQL type and a value kind. */
-export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKind } {
+export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKind; items?: ValueKind } {
   const t = nonNull(fieldType);
   const avroType: string = typeof t === 'string' ? t : t.type;
   const connectName: string | undefined = typeof t === 'object' ? t['connect.name'] : undefined;
@@ -107,11 +109,11 @@ export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKin
     case 'io.debezium.time.Timestamp': return { pgType: 'timestamp with time zone', kind: 'ts-ms' };
     case 'io.debezium.time.MicroTimestamp': return { pgType: 'timestamp with time zone', kind: 'ts-us' };
     case 'io.debezium.time.NanoTimestamp': return { pgType: 'timestamp with time zone', kind: 'ts-ns' };
-    case 'io.debezium.time.ZonedTimestamp': return { pgType: 'timestamp with time zone', kind: 'text' };
+    case 'io.debezium.time.ZonedTimestamp': return { pgType: 'timestamp with time zone', kind: 'zts' };
     case 'io.debezium.time.ZonedTime': return { pgType: 'time with time zone', kind: 'text' };
     case 'io.debezium.time.Interval': return { pgType: 'interval', kind: 'text' };
     case 'io.debezium.data.Uuid': return { pgType: 'uuid', kind: 'text' };
-    case 'io.debezium.data.Json': return { pgType: 'jsonb', kind: 'text' };
+    case 'io.debezium.data.Json': return { pgType: 'jsonb', kind: 'jsontext' };
     case 'io.debezium.data.Xml': return { pgType: 'xml', kind: 'text' };
     case 'io.debezium.data.VariableScaleDecimal': return { pgType: 'numeric', kind: 'vdecimal' };
     default: break;
@@ -125,6 +127,13 @@ export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKin
     case 'double': return { pgType: 'double precision', kind: 'float' };
     case 'bytes': return { pgType: 'bytea', kind: 'bytes' };
     case 'enum': return { pgType: 'text', kind: 'text' };
+    // Arrays stay jsonb (one type for every element type, and columns already created so stay
+    // valid); their elements are written in their text form: dates and instants as PostgreSQL
+    // prints them, not as Debezium's day and microsecond counts, decimals as exact strings.
+    case 'array': {
+      const items = (() => { try { return mapType(t.items).kind; } catch { return 'json' as const; } })();
+      return items === 'json' ? { pgType: 'jsonb', kind: 'json' } : { pgType: 'jsonb', kind: 'json', items };
+    }
     // Arrays, maps, geometry and other structures: kept whole as JSON rather than dropped.
     default: return { pgType: 'jsonb', kind: 'json' };
   }

@@ -5,6 +5,7 @@ import type * as avro from 'avsc';
 import { avroType } from './avro';
 import type { SchemaSource, WriterSchema } from './registry';
 import { UnknownSchemaError } from './registry';
+import { keyText } from './key';
 import { leanEnvelope, tableModel, tableNameForTopic, type TableModel } from './columns';
 
 export type Op = 'c' | 'u' | 'd' | 'r';
@@ -104,7 +105,7 @@ export class Decoder {
       table,
       op,
       row,
-      keyText: model.keyColumns.map((k) => String(keyRecord[k])).join('\u0001'),
+      keyText: keyText(model.keyColumns, keyRecord),
       sourceTsMicros: sourceMicros(source),
       lsn: BigInt(lsn),
       txId: source.txId === null || source.txId === undefined ? null : BigInt(source.txId),

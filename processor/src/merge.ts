@@ -4,6 +4,11 @@
 import { factTable, latestTable } from './ddl';
 import { ident, idents, literal } from './sql';
 
+/** The stage's own bookkeeping columns. `$` cannot occur in an Avro field name, so no source
+ *  column (whose names come from Debezium's Avro schemas) can ever collide with them. */
+export const STAGE_SEQ = 'cdc$seq';
+export const STAGE_UNAVAILABLE = 'cdc$unavailable';
+
 /** Pipeline columns of the staging table, after the warehouse's data columns. */
 export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
   ['op', 'text'],
@@ -13,8 +18,8 @@ export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
   ['kafka_topic', 'text'],
   ['kafka_partition', 'integer'],
   ['kafka_offset', 'bigint'],
-  ['_seq', 'integer'],
-  ['_unavailable', 'text[]'],
+  [STAGE_SEQ, 'integer'],
+  [STAGE_UNAVAILABLE, 'text[]'],
 ];
 
 export const stageTable = (table: string): string => `_stage_${table}`;
@@ -50,13 +55,13 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   const l = ident(latestTable(table));
   const cols = idents(columns);
   const fill = unavailableColumns.map(
-    (c) => `UPDATE ${s} AS s SET ${ident(c)} = l.${ident(c)} FROM ${l} AS l WHERE ${keyMatch(keys, 's', 'l')} AND ${literal(c)} = ANY (s._unavailable)`,
+    (c) => `UPDATE ${s} AS s SET ${ident(c)} = l.${ident(c)} FROM ${l} AS l WHERE ${keyMatch(keys, 's', 'l')} AND ${literal(c)} = ANY (s.${ident(STAGE_UNAVAILABLE)})`,
   );
   // ON CONFLICT probes the unique (source_lsn, op, key) index per row; an anti-join against the
   // whole history instead would be planned as a scan of it, growing with every batch.
   const appendFact =
     `WITH appended AS (INSERT INTO ${f} (${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, processed_at) ` +
-    `SELECT ${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, now() FROM ${s} ORDER BY _seq ` +
+    `SELECT ${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, now() FROM ${s} ORDER BY ${ident(STAGE_SEQ)} ` +
     `ON CONFLICT DO NOTHING RETURNING kafka_topic, kafka_partition, kafka_offset) ` +
     `DELETE FROM ${s} AS s WHERE NOT EXISTS (SELECT 1 FROM appended AS a ` +
     `WHERE a.kafka_offset = s.kafka_offset AND a.kafka_partition = s.kafka_partition AND a.kafka_topic = s.kafka_topic)`;
@@ -65,7 +70,7 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   const nonKeys = columns.filter((c) => !keys.includes(c));
   const set = [...nonKeys, 'source_ts', 'source_lsn', 'processed_at'].map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ');
   const mergeLatest =
-    `WITH last AS (SELECT DISTINCT ON (${idents(keys)}) * FROM ${s} ORDER BY ${idents(keys)}, source_lsn DESC, _seq DESC), ` +
+    `WITH last AS (SELECT DISTINCT ON (${idents(keys)}) * FROM ${s} ORDER BY ${idents(keys)}, source_lsn DESC, ${ident(STAGE_SEQ)} DESC), ` +
     `gone AS (DELETE FROM ${l} AS l USING last WHERE last.op = 'd' AND ${keyMatch(keys, 'l', 'last')} AND l.source_lsn <= last.source_lsn) ` +
     `INSERT INTO ${l} AS l (${cols}, source_ts, source_lsn, processed_at) ` +
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +

@@ -1,84 +1,151 @@
 // Builds the COPY text of a batch for one table (pure), and streams it into the staging table.
+import { createHash } from 'crypto';
 import type { PoolClient, Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ValueKind } from './columns';
+import type { Column } from './columns';
 import { copyField, microsToIso, textArrayLiteral, valueToText } from './copy-format';
 import type { ChangeEvent } from './decode';
+import { UnrepresentableValueError } from './errors';
+import { latestTable } from './ddl';
+import { STAGE_UNAVAILABLE, stageTable } from './merge';
+import { ident } from './sql';
 
 export interface StagedEvent {
   event: ChangeEvent;
   topic: string;
   partition: number;
   offset: bigint;
+  /** The raw Kafka key and value, kept for a reject. */
+  key?: Buffer | null;
+  value?: Buffer | null;
+}
+
+/** An event of the batch that cannot be staged, and why (it is left out of the COPY text). */
+export interface StageReject {
+  staged: StagedEvent;
+  reason: string;
 }
 
 /** Debezium's default `unavailable.value.placeholder` for unchanged TOASTed values. */
 export const DEFAULT_PLACEHOLDER = '__debezium_unavailable_value';
 
-function isPlaceholder(v: unknown, placeholder: string, placeholderBytes: Buffer): boolean {
-  return v === placeholder || (Buffer.isBuffer(v) && v.equals(placeholderBytes));
+/**
+ * Every shape Debezium gives its placeholder (UnchangedToastedPlaceholder, 3.6): the text, its
+ * bytes (bytea), a one-element list of either (text[], bytea[]), its bytes as numbers (int[],
+ * bigint[]), a one-element list of the UUID named by its bytes (uuid[]), and a map of it to
+ * itself (hstore, as a map or as JSON text).
+ */
+export function placeholderMatcher(placeholder: string): (v: unknown) => boolean {
+  const bytes = Buffer.from(placeholder);
+  const uuid = nameUuid(bytes);
+  const hstoreJson = JSON.stringify({ [placeholder]: placeholder });
+  const sameBytes = (list: unknown[]) => list.length === bytes.length && list.every((b, i) => (typeof b === 'bigint' || typeof b === 'number') && Number(b) === bytes[i]);
+  return (v) => {
+    if (typeof v === 'string') return v === placeholder || v === hstoreJson;
+    if (Buffer.isBuffer(v)) return v.equals(bytes);
+    if (Array.isArray(v)) {
+      if (v.length === 1) return v[0] === placeholder || v[0] === uuid || (Buffer.isBuffer(v[0]) && v[0].equals(bytes));
+      return sameBytes(v);
+    }
+    if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      return entries.length === 1 && entries[0][0] === placeholder && entries[0][1] === placeholder;
+    }
+    return false;
+  };
+}
+
+/** java.util.UUID.nameUUIDFromBytes: an MD5 name-based (version 3) UUID. */
+function nameUuid(bytes: Buffer): string {
+  const h = createHash('md5').update(bytes).digest();
+  h[6] = (h[6] & 0x0f) | 0x30;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 /**
  * COPY text for the staging table, columns in the order given, then the pipeline columns.
  * A placeholder takes the value of an earlier event of the same key in this batch; with none,
- * it is staged as null and named in `_unavailable`, for the merge to fill from the warehouse.
+ * it is staged as null and named in the stage's unavailable column, for the merge to fill from
+ * the warehouse. An event with a value its column cannot hold is left out, as a reject.
  */
-export function stageText(events: StagedEvent[], columns: string[], placeholder = DEFAULT_PLACEHOLDER): { text: string; unavailable: string[] } {
-  const placeholderBytes = Buffer.from(placeholder);
-  const kindCache = new Map<string, Array<ValueKind | null>>();
+export function stageText(events: StagedEvent[], columns: string[], placeholder = DEFAULT_PLACEHOLDER): { text: string; unavailable: string[]; rejected: StageReject[] } {
+  const isPlaceholder = placeholderMatcher(placeholder);
+  const kindCache = new Map<string, Array<Column | null>>();
   const known = new Map<string, Array<string | null | undefined>>();
   const unavailable = new Set<string>();
+  const rejected: StageReject[] = [];
   const lines: string[] = [];
 
-  events.forEach(({ event, topic, partition, offset }, seq) => {
+  events.forEach((staged, seq) => {
+    const { event, topic, partition, offset } = staged;
     let kinds = kindCache.get(event.schemaKey);
     if (!kinds) {
-      const byName = new Map(event.model.columns.map((c) => [c.name, c.kind]));
+      const byName = new Map(event.model.columns.map((c) => [c.name, c]));
       kinds = columns.map((c) => byName.get(c) ?? null);
       kindCache.set(event.schemaKey, kinds);
     }
-    let previous = known.get(event.keyText);
-    const fields: string[] = new Array(columns.length + 9);
+    const previous = known.get(event.keyText);
+    const texts: Array<string | null> = new Array(columns.length);
     const missing: string[] = [];
     for (let i = 0; i < columns.length; i++) {
-      const kind = kinds[i];
-      const v = kind === null ? null : event.row[columns[i]];
-      let text: string | null;
+      const column = kinds[i];
+      const v = column === null ? null : event.row[columns[i]];
       if (v === null || v === undefined) {
-        text = null;
-      } else if (isPlaceholder(v, placeholder, placeholderBytes)) {
+        texts[i] = null;
+      } else if (isPlaceholder(v)) {
         const earlier = previous?.[i];
-        if (earlier !== undefined) {
-          text = earlier;
-        } else {
-          text = null;
-          missing.push(columns[i]);
-          unavailable.add(columns[i]);
-        }
+        texts[i] = earlier ?? null;
+        if (earlier === undefined) missing.push(columns[i]);
       } else {
-        text = valueToText(kind!, v);
-      }
-      fields[i] = copyField(text);
-      if (event.op !== 'd') {
-        if (!previous) known.set(event.keyText, (previous = new Array(columns.length)));
-        previous[i] = missing.includes(columns[i]) ? undefined : text;
+        try {
+          texts[i] = valueToText(column!.kind, v, column!.items);
+        } catch (err) {
+          rejected.push({ staged, reason: UnrepresentableValueError.inColumn(err, columns[i]).message });
+          return; // the event is not staged, and later events of its key do not build on it
+        }
       }
     }
-    if (event.op === 'd') known.delete(event.keyText);
-    let i = columns.length;
-    fields[i++] = event.op;
-    fields[i++] = microsToIso(event.sourceTsMicros);
-    fields[i++] = event.lsn.toString();
-    fields[i++] = event.txId === null ? '\\N' : event.txId.toString();
-    fields[i++] = copyField(topic);
-    fields[i++] = String(partition);
-    fields[i++] = offset.toString();
-    fields[i++] = String(seq);
-    fields[i++] = missing.length ? copyField(textArrayLiteral(missing)) : '\\N';
+    if (event.op === 'd') {
+      known.delete(event.keyText);
+    } else {
+      const mine = previous ?? new Array(columns.length);
+      for (let i = 0; i < columns.length; i++) mine[i] = missing.includes(columns[i]) ? undefined : texts[i];
+      known.set(event.keyText, mine);
+    }
+    for (const c of missing) unavailable.add(c);
+    const fields: string[] = texts.map(copyField);
+    fields.push(
+      event.op,
+      microsToIso(event.sourceTsMicros),
+      event.lsn.toString(),
+      event.txId === null ? '\\N' : event.txId.toString(),
+      copyField(topic),
+      String(partition),
+      offset.toString(),
+      String(seq),
+      missing.length ? copyField(textArrayLiteral(missing)) : '\\N',
+    );
     lines.push(fields.join('\t'));
   });
-  return { text: lines.length ? `${lines.join('\n')}\n` : '', unavailable: [...unavailable] };
+  return { text: lines.length ? `${lines.join('\n')}\n` : '', unavailable: [...unavailable], rejected };
+}
+
+/**
+ * Removes from the stage the events with an unchanged-TOAST placeholder that neither the batch
+ * nor `<table>_latest` can resolve (say the key's insert was rejected): staged as they are, the
+ * column would silently become null. Returns their Kafka coordinates and columns, to reject.
+ */
+export function unresolvedSql(table: string, keys: string[]): string {
+  const match = keys.map((k) => `l.${ident(k)} = s.${ident(k)}`).join(' AND ');
+  return `DELETE FROM pg_temp.${ident(stageTable(table))} AS s WHERE s.${ident(STAGE_UNAVAILABLE)} IS NOT NULL ` +
+    `AND NOT EXISTS (SELECT 1 FROM ${ident(latestTable(table))} AS l WHERE ${match}) ` +
+    `RETURNING s.kafka_topic AS topic, s.kafka_partition AS partition, s.kafka_offset::text AS offset, s.${ident(STAGE_UNAVAILABLE)} AS columns`;
+}
+
+export function unresolvedReason(columns: string[]): string {
+  return `unchanged TOASTed value of ${columns.join(', ')} (Debezium sent its placeholder) and no earlier value of this key, neither in the batch nor in the warehouse: it would be lost`;
 }
 
 /** Streams COPY text into the server; resolves when the server has accepted all of it. */

@@ -8,7 +8,7 @@ import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from
 import { copySql, createStageSql, mergeSql } from './merge';
 import { lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
 import { insertRejects, type Reject } from './rejects';
-import { copyIn, stageText, type StagedEvent } from './stage';
+import { copyIn, stageText, unresolvedReason, unresolvedSql, type StagedEvent } from './stage';
 import { toJson } from './copy-format';
 import { validate, type Rules } from './validate';
 import type { Logger } from './log';
@@ -131,12 +131,12 @@ export class WarehouseWriter {
         continue;
       }
       seen.add(identity);
-      staged.push({ event, topic: item.topic, partition: item.partition, offset: item.offset });
+      staged.push({ event, topic: item.topic, partition: item.partition, offset: item.offset, key: item.key, value: item.value });
     }
 
     lap('prepare');
     for (const [table, events] of byTable) {
-      if (events.length) await this.loadTable(client, table, events, tableResult(result, table), lap);
+      if (events.length) await this.loadTable(client, table, events, tableResult(result, table), lap, result.rejects);
     }
     await insertRejects(client, result.rejects);
     await saveOffsets(client, this.group, result.offsets);
@@ -144,7 +144,7 @@ export class WarehouseWriter {
     return result;
   }
 
-  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void): Promise<void> {
+  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[]): Promise<void> {
     const catalog = this.catalogs.get(table)!;
     const columns = dataColumns(catalog.fact);
     const signature = columns.map((c) => `${c} ${catalog.fact.get(c)}`).join(',');
@@ -152,21 +152,33 @@ export class WarehouseWriter {
       for (const sql of createStageSql(table, columns.map((c) => [c, catalog.fact.get(c)!]))) await client.query(sql);
       this.staging.set(table, signature);
     }
-    const { text, unavailable } = stageText(events, columns, this.placeholder);
+    const { text, unavailable, rejected } = stageText(events, columns, this.placeholder);
+    const dropped = new Set<StagedEvent>();
+    const rejectStaged = (e: StagedEvent, reason: string) => {
+      dropped.add(e);
+      rejects.push({ topic: e.topic, partition: e.partition, offset: e.offset, table, stage: 'validate', reason, key: e.key ?? null, value: e.value ?? null, payload: eventJson(e.event) });
+    };
+    for (const r of rejected) rejectStaged(r.staged, r.reason);
     lap('stage');
     await copyIn(client, copySql(table, columns), text);
     lap('copy');
     const keys = events[0].event.model.keyColumns;
+    if (unavailable.length) {
+      for (const row of (await client.query(unresolvedSql(table, keys))).rows) {
+        const e = events.find((x) => x.topic === row.topic && x.partition === row.partition && x.offset === BigInt(row.offset));
+        if (e) rejectStaged(e, unresolvedReason(row.columns));
+      }
+    }
     const sql = mergeSql(table, columns, keys, unavailable);
     for (const fill of sql.fill) await client.query(fill);
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');
     await client.query(sql.mergeLatest);
     lap('merge');
-    out.written += events.length - resent;
+    out.written += events.length - dropped.size - resent;
     out.duplicates += resent;
     if (resent === 0) {
-      for (const e of events) out.sourceTs.push(e.event.sourceTsMicros);
+      for (const e of events) if (!dropped.has(e)) out.sourceTs.push(e.event.sourceTsMicros);
     }
   }
 

@@ -23,7 +23,7 @@ describe('warehouse columns from Avro schemas', () => {
     [{ type: 'long', 'connect.name': 'io.debezium.time.MicroTime' }, 'time without time zone', 'time-us'],
     [{ type: 'string', 'connect.name': 'io.debezium.time.ZonedTime' }, 'time with time zone', 'text'],
     [{ type: 'string', 'connect.name': 'io.debezium.data.Uuid' }, 'uuid', 'text'],
-    [{ type: 'string', 'connect.name': 'io.debezium.data.Json' }, 'jsonb', 'text'],
+    [{ type: 'string', 'connect.name': 'io.debezium.data.Json' }, 'jsonb', 'jsontext'],
     [{ type: 'int', 'connect.type': 'int16' }, 'smallint', 'int'],
     ['int', 'integer', 'int'],
     ['boolean', 'boolean', 'bool'],
@@ -33,7 +33,12 @@ describe('warehouse columns from Avro schemas', () => {
     [{ type: 'record', name: 'VariableScaleDecimal', 'connect.name': 'io.debezium.data.VariableScaleDecimal', fields: [] }, 'numeric', 'vdecimal'],
     [{ type: 'array', items: 'string' }, 'jsonb', 'json'],
   ])('maps %j to %s', (avroType, pgType, kind) => {
-    expect(mapType(avroType)).toEqual({ pgType, kind });
+    expect(mapType(avroType)).toMatchObject({ pgType, kind });
+  });
+
+  it('keeps arrays as jsonb and says how their elements become text', () => {
+    expect(mapType({ type: 'array', items: ['null', { type: 'int', 'connect.name': 'io.debezium.time.Date' }] })).toEqual({ pgType: 'jsonb', kind: 'json', items: 'date' });
+    expect(mapType({ type: 'array', items: { type: 'array', items: 'int' } })).toEqual({ pgType: 'jsonb', kind: 'json' });
   });
 
   it('names warehouse tables after the topic', () => {

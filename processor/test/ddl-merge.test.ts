@@ -49,7 +49,7 @@ describe('merge SQL', () => {
   const sql = mergeSql('orders', ['order_id', 'status'], ['order_id'], ['status']);
   it('fills unchanged TOAST values from the current row', () => {
     expect(sql.fill).toEqual([
-      `UPDATE pg_temp."_stage_orders" AS s SET "status" = l."status" FROM "orders_latest" AS l WHERE s."order_id" = l."order_id" AND 'status' = ANY (s._unavailable)`,
+      `UPDATE pg_temp."_stage_orders" AS s SET "status" = l."status" FROM "orders_latest" AS l WHERE s."order_id" = l."order_id" AND 'status' = ANY (s."cdc$unavailable")`,
     ]);
   });
   it('appends to the history, skipping events it already has (same source position), and keeps only new ones staged', () => {
@@ -58,7 +58,7 @@ describe('merge SQL', () => {
     expect(sql.appendFact).toMatch(/DELETE FROM pg_temp."_stage_orders" AS s WHERE NOT EXISTS \(SELECT 1 FROM appended/);
   });
   it('merges only the newest event per key and never moves a row back', () => {
-    expect(sql.mergeLatest).toContain('SELECT DISTINCT ON ("order_id") * FROM pg_temp."_stage_orders" ORDER BY "order_id", source_lsn DESC, _seq DESC');
+    expect(sql.mergeLatest).toContain('SELECT DISTINCT ON ("order_id") * FROM pg_temp."_stage_orders" ORDER BY "order_id", source_lsn DESC, "cdc$seq" DESC');
     expect(sql.mergeLatest).toContain(`DELETE FROM "orders_latest" AS l USING last WHERE last.op = 'd'`);
     expect(sql.mergeLatest).toMatch(/ON CONFLICT \("order_id"\) DO UPDATE SET "status" = EXCLUDED."status", .* WHERE l.source_lsn <= EXCLUDED.source_lsn$/);
   });

@@ -1,6 +1,6 @@
 import { tableModel } from '../src/columns';
 import type { ChangeEvent } from '../src/decode';
-import { DEFAULT_PLACEHOLDER, stageText } from '../src/stage';
+import { DEFAULT_PLACEHOLDER, placeholderMatcher, stageText } from '../src/stage';
 import { envelopeSchema, keySchema } from './fixtures/debezium';
 
 const fields = [
@@ -36,5 +36,25 @@ describe('staging COPY text', () => {
     expect(fieldsOut[1]).toBe('\\N');
     expect(fieldsOut[fieldsOut.length - 1]).toBe('{"doc"}');
     expect(unavailable).toEqual(['doc']);
+  });
+});
+
+describe('placeholders in every shape Debezium sends', () => {
+  const P = DEFAULT_PLACEHOLDER;
+  const isP = placeholderMatcher(P);
+  it('recognises the text, bytes, text[]/bytea[]/uuid[] lists, int[]/bigint[] byte lists and hstore maps', () => {
+    expect(isP(P)).toBe(true);
+    expect(isP(Buffer.from(P))).toBe(true);
+    expect(isP([P])).toBe(true);
+    expect(isP([Buffer.from(P)])).toBe(true);
+    expect(isP([...Buffer.from(P)])).toBe(true);
+    expect(isP([...Buffer.from(P)].map(BigInt))).toBe(true);
+    expect(isP({ [P]: P })).toBe(true);
+    expect(isP(JSON.stringify({ [P]: P }))).toBe(true);
+    // UUID.nameUUIDFromBytes("__debezium_unavailable_value".getBytes()): MD5, version 3
+    expect(isP(['b68a35a7-17ad-35b3-af2a-ae46edb4545a'])).toBe(true);
+  });
+  it('does not take ordinary values for placeholders', () => {
+    for (const v of ['x', [], ['a', P], [1, 2, 3], [...Buffer.from(P)].slice(1), { a: P }, 0, true]) expect(isP(v)).toBe(false);
   });
 });
