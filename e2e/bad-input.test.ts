@@ -28,12 +28,12 @@ describe('bad input', () => {
       (await warehouse().query('SELECT 1 FROM orders_latest WHERE order_id = $1', [good])).rowCount === 1);
     const r1 = await waitFor('the negative amount rejected', async () => (await rejectsAt('order_id', bad))[0]);
     expect(r1.stage).toBe('validate');
-    expect(r1.reason).toBe('amount -5.00 is below the minimum 0');
+    expect(r1.reason).toBe('amount: below min 0');
     expect(r1.topic).toBe('dbserver1.public.orders');
     expect(r1.value_raw).not.toBeNull();
     expect(r1.payload.row.amount).toBe('-5.00');
     const r2 = (await rejectsAt('order_id', badStatus))[0];
-    expect(r2.reason).toMatch(/^status "lost" is not one of/);
+    expect(r2.reason).toMatch(/^status: not one of/);
     const inWarehouse = await warehouse().query('SELECT order_id FROM orders_fact WHERE order_id = ANY ($1::bigint[])', [[bad, badStatus]]);
     expect(inWarehouse.rowCount).toBe(0);
     // Analysts see that something was held back, without the raw payload.

@@ -13,15 +13,22 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
-    return u.toString();
+    return redactText(u.toString());
   } catch {
     return '<invalid url>';
   }
 }
 
+// scheme://user:PASSWORD@host — the user info ends at the LAST '@' (as WHATWG URL and node-postgres
+// read it), so a password holding '@' (or even '/') is hidden whole. Greedy on purpose: hiding a
+// little too much (an '@' later in the same URL) is harmless, showing part of a password is not.
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/?#@"'<>]*:)[^\s"'<>]*@/gi;
+// libpq keyword form (`password=...`) and URL query parameters.
+const KEYWORD_PASSWORD = /\b(password|passwd)=[^\s&"'<>]*/gi;
+
 /** Passwords inside any text (an error from a driver may quote a connection string). */
 export function redactText(text: string): string {
-  return text.replace(/(\w+:\/\/[^:/\s]+:)[^@\s]+@/g, '$1***@');
+  return text.replace(URL_PASSWORD, '$1***@').replace(KEYWORD_PASSWORD, '$1=***');
 }
 
 export function createLogger(level: Level, out: (line: string) => void = (l) => process.stdout.write(l)): Logger {
