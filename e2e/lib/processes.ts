@@ -100,7 +100,7 @@ export interface CapturedTable {
  * and publication) and loads it with a processor instance of its own, so a test can alter the
  * table freely without touching `orders` and its connector.
  */
-export async function captureTable(table: string, tag: string): Promise<CapturedTable> {
+export async function captureTable(table: string, tag: string, processorEnv: Record<string, string> = {}): Promise<CapturedTable> {
   const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const prefix = `${tag}${suffix}`;
   const connector = `${tag}-${suffix}`;
@@ -116,7 +116,7 @@ export async function captureTable(table: string, tag: string): Promise<Captured
     'slot.name': slot,
     'snapshot.mode': 'initial',
   });
-  const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}` });
+  const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}`, ...processorEnv });
   return {
     prefix,
     processor,
