@@ -4,6 +4,7 @@
 // stays closed (connection refused) until the test opens it.
 import * as fs from 'fs';
 import * as net from 'net';
+import { Kafka, logLevel } from 'kafkajs';
 import { closeAll, source, stackEnv, warehouse, waitFor } from './lib/stack';
 import { captureTable, freePort, type CapturedTable } from './lib/processes';
 
@@ -34,6 +35,11 @@ afterAll(async () => {
   await source().query(`DROP TABLE IF EXISTS ${table}`);
   await warehouse().query(`DROP TABLE IF EXISTS "${table}_fact", "${table}_latest" CASCADE`);
   await warehouse().query('DELETE FROM cdc.rejected_events WHERE source_table = $1', [table]);
+  if (captured) {
+    const admin = new Kafka({ clientId: 'e2e-registry-outage', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }).admin();
+    const topics = [`${captured.prefix}.public.${table}`, `__debezium-heartbeat.${captured.prefix}`];
+    await admin.connect().then(() => admin.deleteTopics({ topics })).catch(() => undefined).finally(() => admin.disconnect());
+  }
   await closeAll();
 });
 
