@@ -43,4 +43,18 @@ describe('secrets in logs', () => {
     expect(lines[0]).not.toMatch(/ss@h|p@ss/);
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', msg: 'cannot reach postgres://u:***@h/db', url: 'postgres://u:***@h/db', error: 'at postgres://u:***@h/db', n: '5' });
   });
+
+  it('redacts nested fields too, and never throws on a nested BigInt or Error', () => {
+    const lines: string[] = [];
+    const log = createLogger('debug', (l) => lines.push(l));
+    const cause = new Error('connect to postgres://u:p@ss@h/db refused');
+    log.info('nested', { conn: { url: 'postgres://u:p@ss@h/db', hosts: ['http://a:b@c@h2/'] }, tp: { offset: 5n }, errors: [cause] });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/p@ss|b@c/);
+    expect(JSON.parse(lines[0])).toMatchObject({
+      conn: { url: 'postgres://u:***@h/db', hosts: ['http://a:***@h2/'] },
+      tp: { offset: '5' },
+      errors: ['connect to postgres://u:***@h/db refused'],
+    });
+  });
 });
