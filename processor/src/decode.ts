@@ -1,10 +1,11 @@
 // Kafka message (Confluent wire format: magic 0, 4-byte schema id, Avro) → a change event.
 // Bad input becomes a `reject` result, never an exception: the stream must not stop on it.
-// Only a registry that cannot be reached throws, because that is worth retrying.
+// Only a registry that gives no definite answer throws (RegistryUnavailableError), because that
+// is worth retrying: a good row must never be rejected because the registry was away.
 import type * as avro from 'avsc';
 import { avroType } from './avro';
 import type { SchemaSource, WriterSchema } from './registry';
-import { UnknownSchemaError } from './registry';
+import { RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
 import { keyText } from './key';
 import { leanEnvelope, tableModel, tableNameForTopic, type TableModel } from './columns';
 
@@ -27,6 +28,8 @@ export interface ChangeEvent {
 export type Decoded =
   | { kind: 'event'; event: ChangeEvent }
   | { kind: 'skip'; why: string }
+  /** TRUNCATE of the table (op 't'): no row image and no key, only its position in the log. */
+  | { kind: 'truncate'; table: string; lsn: bigint; sourceTsMicros: bigint; txId: bigint | null }
   | { kind: 'reject'; stage: 'decode' | 'schema' | 'validate'; table: string; reason: string; payload?: unknown };
 
 const MAGIC_BYTE = 0;
@@ -59,20 +62,34 @@ export class Decoder {
     let keyRecord: any = null;
     try {
       const v = parseWire(value);
-      valueSchema = await this.schemas.get(v.schemaId);
+      valueSchema = await this.schema(v.schemaId);
       const lean = this.leanReader(valueSchema);
       envelope = lean ? lean.type.fromBuffer(v.payload, lean.resolver) : valueSchema.type.fromBuffer(v.payload);
       if (lean && envelope.op === 'd') envelope = valueSchema.type.fromBuffer(v.payload);
       if (key !== null) {
         const k = parseWire(key);
-        keySchema = await this.schemas.get(k.schemaId);
+        keySchema = await this.schema(k.schemaId);
         keyRecord = keySchema.type.fromBuffer(k.payload);
       }
     } catch (err) {
-      if (err instanceof UnknownSchemaError || !isTransient(err)) {
-        return { kind: 'reject', stage: 'decode', table, reason: `cannot decode: ${(err as Error).message}` };
+      if (err instanceof RegistryUnavailableError) throw err;
+      return { kind: 'reject', stage: 'decode', table, reason: `cannot decode: ${(err as Error).message}` };
+    }
+
+    // Debezium sends a TRUNCATE without a key (EventDispatcher: "truncate events must have null
+    // key schema"), so it is recognised before the check for tables without a primary key.
+    if (envelope?.op === 't') {
+      const source = envelope.source ?? {};
+      if (source.lsn === null || source.lsn === undefined) {
+        return { kind: 'reject', stage: 'validate', table, reason: 'truncate without source.lsn', payload: envelope };
       }
-      throw err;
+      return {
+        kind: 'truncate',
+        table,
+        lsn: BigInt(source.lsn),
+        sourceTsMicros: sourceMicros(source),
+        txId: source.txId === null || source.txId === undefined ? null : BigInt(source.txId),
+      };
     }
 
     if (!keySchema) {
@@ -115,6 +132,17 @@ export class Decoder {
     return { kind: 'event', event };
   }
 
+  /** A schema by id. Only a definite answer (no such schema, or one that can never be used)
+   *  rejects the message; any other failure is the registry's and is retried. */
+  private async schema(id: number): Promise<WriterSchema> {
+    try {
+      return await this.schemas.get(id);
+    } catch (err) {
+      if (err instanceof UnknownSchemaError || err instanceof UnsupportedSchemaError || err instanceof RegistryUnavailableError) throw err;
+      throw new RegistryUnavailableError(`schema id ${id}: ${(err as Error)?.message ?? err}`, { cause: err });
+    }
+  }
+
   private leanReader(schema: WriterSchema): { type: avro.Type; resolver: avro.Resolver } | null {
     let reader = this.readers.get(schema.id);
     if (reader === undefined) {
@@ -134,13 +162,4 @@ export class Decoder {
 export function sourceMicros(source: any): bigint {
   if (source.ts_us !== undefined && source.ts_us !== null) return BigInt(source.ts_us);
   return BigInt(source.ts_ms ?? 0) * 1000n;
-}
-
-/** Network trouble with the registry: retry rather than reject the message. */
-function isTransient(err: unknown): boolean {
-  const e = err as any;
-  if (typeof e?.status === 'number') return e.status >= 500 || e.status === 429;
-  const code = e?.code ?? e?.cause?.code;
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code)
-    || /fetch failed|socket hang up|timeout/i.test(e?.message ?? '');
 }

@@ -1,9 +1,37 @@
-// Named errors of the processor: each has a stable `code` that callers and logs can match on.
+// Named errors of the processor. Each carries a stable `code` that logs and callers can match on
+// without parsing messages; the class says whether trouble is worth retrying.
 
 export class CdcError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
     this.name = new.target.name;
+  }
+}
+
+/** A reachable registry answered that it has no schema of this id: the message can never be decoded. */
+export class UnknownSchemaError extends CdcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SCHEMA_NOT_FOUND', message, options);
+  }
+}
+
+/** The registry handed out a schema the processor cannot use (not Avro, or Avro that does not parse):
+ *  the same answer comes every time, so waiting would stop the stream for good. */
+export class UnsupportedSchemaError extends CdcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SCHEMA_UNSUPPORTED', message, options);
+  }
+}
+
+/** The registry could not give a definite answer (refused, timed out, 5xx, 429, garbled reply):
+ *  worth retrying, never a reason to reject a message. */
+export class RegistryUnavailableError extends CdcError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REGISTRY_UNAVAILABLE', message, options);
   }
 }
 
@@ -11,7 +39,7 @@ export class CdcError extends Error {
  *  a character jsonb refuses, an unexpected shape): the event is rejected with this reason. */
 export class UnrepresentableValueError extends CdcError {
   constructor(readonly detail: string, readonly column?: string) {
-    super('unrepresentable_value', column === undefined ? detail : `column ${column}: ${detail}`);
+    super('UNREPRESENTABLE_VALUE', column === undefined ? detail : `column ${column}: ${detail}`);
   }
 
   /** Any error raised while formatting a column's value, as this error naming the column. */

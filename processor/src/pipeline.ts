@@ -199,7 +199,7 @@ export class Pipeline {
         return await this.decoder.decode(topic, m.key, m.value);
       } catch (err) {
         if (this.stopping) return null;
-        this.log.warn('schema registry unreachable; retrying', { error: err, attempt });
+        this.log.warn('schema registry unavailable; retrying', { error: err, code: (err as { code?: unknown })?.code, attempt });
         await sleep(this.backoff(attempt));
         await heartbeat().catch(() => undefined);
       }
@@ -218,6 +218,8 @@ export class Pipeline {
     for (const r of result.rejects) {
       this.metrics.rejected.inc({ table: r.table, stage: r.stage });
       this.log.warn('event rejected', { table: r.table, stage: r.stage, reason: r.reason, topic: r.topic, partition: r.partition, offset: r.offset });
+      // Reasons name the column and rule, not row values; the event itself only at debug level.
+      this.log.debug('rejected event payload', { topic: r.topic, partition: r.partition, offset: r.offset, payload: r.payload });
     }
     this.lastBatchAt = new Date().toISOString();
     this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored, phasesMs: roundAll(result.phases) });

@@ -38,37 +38,54 @@ function asComparable(v: unknown): string | null {
   return null;
 }
 
-/** The first rule the event breaks, as a reason text; null when it passes. Deletes are not validated. */
-export function validate(event: ChangeEvent, rules: Rules): string | null {
+export interface ValidationFailure {
+  column: string;
+  rule: Rule['rule'];
+  /** Column and rule, never the row's value: reasons reach logs and the analysts' summary view. */
+  reason: string;
+  /** The offending value, for debug logs only (cdc.rejected_events.payload keeps the whole event). */
+  value: unknown;
+}
+
+/** The first rule the event breaks; null when it passes. Deletes are not validated. */
+export function validationFailure(event: ChangeEvent, rules: Rules): ValidationFailure | null {
   if (event.op === 'd') return null;
   for (const r of rules[event.table] ?? []) {
     const v = event.row[r.column];
-    switch (r.rule) {
-      case 'required':
-        if (v === null || v === undefined || (typeof v === 'string' && v.trim() === '')) return `${r.column} is required`;
-        break;
-      case 'min':
-      case 'max': {
-        if (v === null || v === undefined) break;
-        const text = asComparable(v);
-        if (text === null) return `${r.column} is not a number`;
-        let cmp: number;
-        try {
-          cmp = compareDecimal(text, r.value);
-        } catch {
-          return `${r.column} ${JSON.stringify(text)} is not a number`;
-        }
-        if (r.rule === 'min' && cmp < 0) return `${r.column} ${text} is below the minimum ${r.value}`;
-        if (r.rule === 'max' && cmp > 0) return `${r.column} ${text} is above the maximum ${r.value}`;
-        break;
-      }
-      case 'oneOf':
-        if (v !== null && v !== undefined && !r.values.includes(String(v))) return `${r.column} ${JSON.stringify(v)} is not one of ${r.values.join(', ')}`;
-        break;
-      case 'pattern':
-        if (v !== null && v !== undefined && !new RegExp(r.value).test(String(v))) return `${r.column} ${JSON.stringify(v)} does not match ${r.value}`;
-        break;
-    }
+    const broken = brokenBy(r, v);
+    if (broken) return { column: r.column, rule: r.rule, reason: `${r.column}: ${broken}`, value: v };
   }
   return null;
+}
+
+/** The first rule the event breaks, as a reason text; null when it passes. */
+export function validate(event: ChangeEvent, rules: Rules): string | null {
+  return validationFailure(event, rules)?.reason ?? null;
+}
+
+/** What the value breaks of the rule (worded from the rule alone), or null. */
+function brokenBy(r: Rule, v: unknown): string | null {
+  switch (r.rule) {
+    case 'required':
+      return v === null || v === undefined || (typeof v === 'string' && v.trim() === '') ? 'required' : null;
+    case 'min':
+    case 'max': {
+      if (v === null || v === undefined) return null;
+      const text = asComparable(v);
+      if (text === null) return 'not a number';
+      let cmp: number;
+      try {
+        cmp = compareDecimal(text, r.value);
+      } catch {
+        return 'not a number';
+      }
+      if (r.rule === 'min' && cmp < 0) return `below min ${r.value}`;
+      if (r.rule === 'max' && cmp > 0) return `above max ${r.value}`;
+      return null;
+    }
+    case 'oneOf':
+      return v !== null && v !== undefined && !r.values.includes(String(v)) ? `not one of ${r.values.join(', ')}` : null;
+    case 'pattern':
+      return v !== null && v !== undefined && !new RegExp(r.value).test(String(v)) ? `does not match ${r.value}` : null;
+  }
 }

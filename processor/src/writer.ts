@@ -107,6 +107,7 @@ export class WarehouseWriter {
 
       const d = item.decoded;
       if (d.kind === 'skip') continue;
+      if (d.kind === 'truncate') continue; // TRUNCATE: applied by the tables helper
       if (d.kind === 'reject') {
         result.rejects.push(this.reject(item, d.table, d.stage, d.reason, d.payload === undefined ? null : toJson(d.payload)));
         continue;

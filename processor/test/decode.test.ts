@@ -78,6 +78,26 @@ describe('decoding Debezium change events', () => {
     expect(await decoder.decode('dbserver1.public.orders', null, m.value)).toMatchObject({ kind: 'reject', stage: 'schema' });
   });
 
+  it('decodes a TRUNCATE (op t, no key, no row image) into its position in the log', async () => {
+    const { decoder, encode } = setup();
+    const m = encode(envelope('t', null, null, 300n), { order_id: 0n }); // the key is not sent
+    const d = await decoder.decode('dbserver1.public.orders', null, m.value);
+    expect(d).toEqual({ kind: 'truncate', table: 'orders', lsn: 300n, sourceTsMicros: 1737014399999999n, txId: 777n });
+  });
+
+  it('rejects a TRUNCATE without a position in the log', async () => {
+    const { decoder, encode } = setup();
+    const m = encode({ ...envelope('t', null, null), source: { ...source(1n, 5n), lsn: null, txId: null } }, { order_id: 0n });
+    expect(await decoder.decode('dbserver1.public.orders', null, m.value)).toMatchObject({ kind: 'reject', stage: 'validate', reason: 'truncate without source.lsn' });
+  });
+
+  it('retries, never rejects, when the schema source fails without a definite answer', async () => {
+    const { encode } = setup();
+    const m = encode(envelope('c', null, order(1n)));
+    const broken = new Decoder({ get: async () => { throw Object.assign(new Error('Response Error: 400 connect ECONNREFUSED'), { status: 400 }); } });
+    await expect(broken.decode('dbserver1.public.orders', m.key, m.value)).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+  });
+
   it('parses the wire header', () => {
     expect(parseWire(Buffer.from([0, 0, 0, 1, 2, 42]))).toEqual({ schemaId: 258, payload: Buffer.from([42]) });
     expect(() => parseWire(Buffer.from([0, 1]))).toThrow(/too short/);

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseRules, validate } from '../src/validate';
+import { parseRules, validate, validationFailure, type Rule } from '../src/validate';
 import type { ChangeEvent } from '../src/decode';
 
 const rules = parseRules(JSON.parse(fs.readFileSync(path.join(__dirname, '../rules.json'), 'utf8')), 'rules.json');
@@ -16,12 +16,31 @@ describe('validation rules', () => {
   });
 
   it.each([
-    [{ amount: '-0.01' }, 'amount -0.01 is below the minimum 0'],
-    [{ product_name: '  ' }, 'product_name is required'],
-    [{ customer_id: null }, 'customer_id is required'],
-    [{ status: 'lost' }, 'status "lost" is not one of pending, paid, shipped, delivered, cancelled'],
-  ])('rejects %j', (change, reason) => {
+    [{ amount: '-0.01' }, 'amount: below min 0'],
+    [{ product_name: '  ' }, 'product_name: required'],
+    [{ customer_id: null }, 'customer_id: required'],
+    [{ status: 'lost' }, 'status: not one of pending, paid, shipped, delivered, cancelled'],
+  ])('rejects %j naming the column and the rule', (change, reason) => {
     expect(validate(event({ ...good, ...change }), rules)).toBe(reason);
+  });
+
+  // Reasons reach logs and the analysts' rejected_events_summary: row values stay out of them
+  // (the event itself is kept in cdc.rejected_events.payload).
+  it.each<[Rule, unknown]>([
+    [{ column: 'note', rule: 'min', value: '0' }, '-4111111111111111'],
+    [{ column: 'note', rule: 'max', value: '10' }, '4111111111111111'],
+    [{ column: 'note', rule: 'min', value: '0' }, 'card 4111111111111111'],
+    [{ column: 'note', rule: 'oneOf', values: ['a'] }, 'card 4111111111111111'],
+    [{ column: 'note', rule: 'pattern', value: '^[a-z]+$' }, 'card 4111111111111111'],
+  ])('keeps the value out of the reason for %j', (rule, value) => {
+    const reason = validate({ ...event({ ...good, note: value }), table: 't' }, { t: [rule] });
+    expect(reason).toMatch(/^note: /);
+    expect(reason).not.toContain('4111');
+  });
+
+  it('gives the failing column, rule and value separately (for debug logs)', () => {
+    expect(validationFailure(event({ ...good, amount: '-0.01' }), rules)).toEqual({ column: 'amount', rule: 'min', reason: 'amount: below min 0', value: '-0.01' });
+    expect(validationFailure(event(good), rules)).toBeNull();
   });
 
   it('accepts zero exactly and does not validate deletes', () => {

@@ -1,0 +1,84 @@
+// Debezium's TRUNCATE as it really arrives (skipped.operations=none): read from Kafka and decoded
+// by the processor's Decoder through the real registry. Debezium sends it without a key, so it
+// must not be mistaken for a change of a table without a primary key.
+import { Kafka, logLevel } from 'kafkajs';
+import { Decoder, type Decoded } from '../processor/src/decode';
+import { RegistrySchemas } from '../processor/src/registry';
+import { closeAll, source, sourceAdmin, stackEnv, waitFor } from './lib/stack';
+import { deleteConnector, registerConnector } from './lib/processes';
+
+const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+const table = `e2e_trunc_${suffix}`;
+const prefix = `e2etrunc${suffix}`;
+const connector = `e2e-trunc-${suffix}`;
+const slot = `e2etrunc_slot_${suffix}`;
+const publication = `e2etrunc_pub_${suffix}`;
+const topic = `${prefix}.public.${table}`;
+let registered = false;
+
+afterAll(async () => {
+  if (registered) await deleteConnector(connector).catch(() => undefined);
+  await waitFor(`slot ${slot} dropped`, async () => {
+    await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
+  }, 30_000, 500).catch(() => undefined);
+  await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+  await source().query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+  const admin = new Kafka({ clientId: 'e2e-truncate', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect().then(() => admin.deleteTopics({ topics: [topic, `__debezium-heartbeat.${prefix}`] })).catch(() => undefined).finally(() => admin.disconnect());
+  await closeAll();
+});
+
+it('decodes a TRUNCATE into its table and position in the log, between the rows before and after it', async () => {
+  await source().query(`CREATE TABLE ${table} (id integer PRIMARY KEY, amount numeric(12,2))`);
+  await source().query(`INSERT INTO ${table} VALUES (1, 1.10)`); // arrives through the snapshot
+  await sourceAdmin().query(`GRANT SELECT ON ${table} TO debezium`);
+  await source().query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
+  await registerConnector(connector, {
+    'topic.prefix': prefix,
+    'table.include.list': `public.${table}`,
+    'publication.name': publication,
+    'publication.autocreate.mode': 'disabled',
+    'slot.name': slot,
+    'snapshot.mode': 'initial',
+    'skipped.operations': 'none',
+  });
+  registered = true;
+  // Changes after the slot exists are streamed after the snapshot, in order.
+  await waitFor(`slot ${slot}`, async () => (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 1, 60_000, 200);
+  await source().query(`TRUNCATE ${table}`);
+  await source().query(`INSERT INTO ${table} VALUES (2, 2.20)`);
+
+  const decoder = new Decoder(new RegistrySchemas(stackEnv().SCHEMA_REGISTRY_URL));
+  const seen: { key: Buffer | null; decoded: Decoded }[] = [];
+  const kafka = new Kafka({ clientId: 'e2e-truncate', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `e2e-truncate-${suffix}` });
+  try {
+    await consumer.connect();
+    await waitFor(`topic ${topic}`, async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try { return (await admin.listTopics()).includes(topic); } finally { await admin.disconnect(); }
+    }, 60_000, 500);
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        seen.push({ key: message.key, decoded: await decoder.decode(topic, message.key, message.value) });
+      },
+    });
+    await waitFor('the insert after the truncate', async () => seen.some((s) => s.decoded.kind === 'event' && s.decoded.event.row.id === 2), 90_000, 200);
+  } finally {
+    await consumer.disconnect();
+  }
+
+  const kinds = seen.map((s) => (s.decoded.kind === 'event' ? `${s.decoded.event.op}:${s.decoded.event.row.id}` : s.decoded.kind));
+  expect(kinds).toEqual(['r:1', 'truncate', 'c:2']);
+  const t = seen[1];
+  expect(t.key).toBeNull();
+  if (t.decoded.kind !== 'truncate' || seen[0].decoded.kind !== 'event' || seen[2].decoded.kind !== 'event') throw new Error('unexpected kinds');
+  expect(t.decoded.table).toBe(table);
+  expect(t.decoded.lsn).toBeGreaterThan(seen[0].decoded.event.lsn);
+  expect(t.decoded.lsn).toBeLessThan(seen[2].decoded.event.lsn);
+  expect(typeof t.decoded.txId).toBe('bigint');
+  expect(t.decoded.sourceTsMicros).toBeGreaterThan(1_700_000_000_000_000n);
+});
