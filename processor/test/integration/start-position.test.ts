@@ -31,11 +31,15 @@ async function topicWith(n: number): Promise<string> {
   const topic = `cdc-it-start-${crypto.randomBytes(4).toString('hex')}`;
   await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
   topics.push(topic);
+  await produce(topic, 0, n);
+  return topic;
+}
+
+async function produce(topic: string, from: number, to: number): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `m${i}` })) });
+  await producer.send({ topic, messages: Array.from({ length: to - from }, (_, i) => ({ key: `k${from + i}`, value: `m${from + i}` })) });
   await producer.disconnect();
-  return topic;
 }
 
 /** A pipeline whose decoder turns every message into a reject, so each one read leaves a row. */
@@ -86,6 +90,26 @@ describe('where a partition is read from', () => {
       const warning = log.lines.find((l) => l.level === 'warn' && /retention/.test(l.message));
       expect(warning?.message).toContain(`${topic}[0]`);
       expect(warning?.fields).toMatchObject({ topic, partition: 0, lostOffsets: '2', earliestOffset: '2' });
+    } finally {
+      await p.stop();
+      await admin.deleteGroups([group]).catch(() => undefined);
+    }
+  });
+
+  it('a commit the warehouse lost is read again, not skipped: positions come from the warehouse, not memory', async () => {
+    const topic = await topicWith(5);
+    const group = `cdc-it-start-${crypto.randomBytes(4).toString('hex')}`;
+    const p = pipeline(topic, group);
+    await p.start();
+    try {
+      expect(await rejectedOffsets(topic, 5)).toHaveLength(5);
+      // The warehouse crashed and lost the commit of offsets 2–4 (synchronous_commit = off);
+      // the processor, still running, believes it is at 5.
+      await wh.admin.query('UPDATE cdc.offsets SET next_offset = 2 WHERE consumer_group = $1', [group]);
+      await wh.admin.query('DELETE FROM cdc.rejected_events WHERE topic = $1 AND "offset" >= 2', [topic]);
+      await produce(topic, 5, 8);
+      expect(await rejectedOffsets(topic, 8)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+      expect(await readOffset(wh.admin, group, { topic, partition: 0 })).toBe(8n);
     } finally {
       await p.stop();
       await admin.deleteGroups([group]).catch(() => undefined);
