@@ -29,6 +29,8 @@ export class Lane {
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   failingSince: number | null = null;
+  /** The batch being written (until it landed or was given up). */
+  private writing: BatchItem[] = [];
 
   constructor(
     readonly id: number,
@@ -63,6 +65,14 @@ export class Lane {
     this.batch = new Batch(this.limits);
     this.clearTimer();
     return dropped;
+  }
+
+  /** Where the batch being written, or else the open one, continues a partition from
+   *  (undefined: nothing unwritten for it). */
+  pendingFrom(key: string): bigint | undefined {
+    const of = (items: BatchItem[]) => items.find((i) => tpKey(i.topic, i.partition) === key);
+    const first = of(this.writing) ?? of(this.batch.items);
+    return first === undefined ? undefined : (first.from ?? first.offset);
   }
 
   /** Drops the open messages of these partitions (they are read again from the stored offset). */
@@ -126,6 +136,15 @@ export class Lane {
    * that do not continue where the warehouse stands leave the batch and are read again.
    */
   private async writeWithRetry(items: BatchItem[]): Promise<void> {
+    this.writing = items;
+    try {
+      await this.writeUntilLanded(items);
+    } finally {
+      this.writing = [];
+    }
+  }
+
+  private async writeUntilLanded(items: BatchItem[]): Promise<void> {
     let dataFailures = 0;
     for (let attempt = 0; items.length; ) {
       try {

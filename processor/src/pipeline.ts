@@ -48,6 +48,8 @@ export class Pipeline {
   /** Bumped by every assignment, and per partition by every rewind: work started under an
    *  older value (a message being decoded, a batch waiting for room) must not move positions. */
   private generation = 0;
+  /** Partitions of the current assignment. */
+  private readonly assigned = new Set<string>();
   private readonly epochs = new Map<string, number>();
   private stopping = false;
   private running = false;
@@ -74,6 +76,7 @@ export class Pipeline {
       gap: (gaps: OffsetGap[]) => this.rewind(gaps),
     };
     this.lanes = writers.map((w, i) => new Lane(i, opts.limits, w, hooks, log));
+    writers.forEach((w, i) => { w.onConnectionLost = () => void this.recheck(this.lanes[i]); });
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
@@ -151,6 +154,8 @@ export class Pipeline {
     const dropped = this.lanes.reduce((n, lane) => n + lane.drop(), 0);
     if (dropped) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: dropped });
     this.log.info('partitions assigned', { assignment });
+    this.assigned.clear();
+    for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) this.assigned.add(tpKey(topic, p));
     // Position every partition now: one that receives nothing new would otherwise never be
     // sought back to the warehouse's position (kafkajs delivers no empty batch).
     for (const [topic, partitions] of Object.entries(assignment)) {
@@ -168,7 +173,34 @@ export class Pipeline {
       this.positioning.delete(key);
       this.seekTargets.delete(key);
       this.reseeked.delete(key);
-      if (!this.stopping && this.consumer) void this.position({ topic: g.topic, partition: g.partition });
+      // A batch written after a rebalance may name a partition that is someone else's now.
+      if (!this.stopping && this.consumer && this.assigned.has(key)) void this.position({ topic: g.topic, partition: g.partition });
+    }
+  }
+
+  /**
+   * A lane's warehouse connection dropped: the server may have lost commits it acknowledged
+   * (synchronous_commit = off). Once the warehouse answers again, each of the lane's partitions
+   * whose stored offset is behind what we believe was written is read again from there. A write
+   * would find it out too, but a partition that stays quiet would keep its hole until then.
+   */
+  private async recheck(lane: Lane): Promise<void> {
+    const generation = this.generation;
+    for (const [key, owner] of this.laneOf) {
+      if (owner !== lane || !this.assigned.has(key)) continue;
+      const [topic, p] = key.split('\u0000');
+      const tp = { topic, partition: Number(p) };
+      const stored = await retryUntilStopped(() => this.readOffset(tp), {
+        maxBackoffMs: this.opts.maxBackoffMs,
+        stop: () => this.stopping || this.generation !== generation,
+      });
+      if (stored === undefined || this.generation !== generation) return;
+      const believed = lane.pendingFrom(key) ?? this.positions.get(key);
+      if (believed === undefined || (stored ?? 0n) >= believed) continue;
+      // A false alarm (a write committing meanwhile) only costs reading a few messages again.
+      lane.dropPartitions(new Set([key]));
+      this.log.warn('the warehouse lost writes it had acknowledged; reading the partition again from its stored offset', { ...tp, stored: (stored ?? 0n).toString(), believed: believed.toString() });
+      this.rewind([{ ...tp, stored: stored ?? 0n, first: believed }]);
     }
   }
 

@@ -48,6 +48,9 @@ export async function retryUntilStopped<T>(
  *  batch gives the same error. 22 data exception, 23 integrity constraint, 42 syntax error or
  *  access rule (undefined/duplicate column, …), 0A feature not supported, 2200x/22P0x inside 22. */
 const DATA_CLASSES = new Set(['22', '23', '42', '0A']);
+/** In those classes, but about the setup: a missing grant is fixed by an operator, and
+ *  rejecting every event meanwhile would empty the stream into cdc.rejected_events. */
+const NOT_DATA = new Set(['42501']);
 
 /** Whether a failed write is about the data (deterministic: isolate and reject the culprit)
  *  rather than the warehouse being away or busy (wait and retry as it is). */
@@ -56,7 +59,7 @@ export function isDataError(err: unknown): boolean {
   const e = err as Error & { code?: unknown; severity?: unknown; errno?: unknown; syscall?: unknown };
   const code = typeof e.code === 'string' ? e.code : undefined;
   // A PostgreSQL error: five-character SQLSTATE (pg's DatabaseError carries `severity`).
-  if (code && /^[0-9A-Z]{5}$/.test(code) && e.severity !== undefined) return DATA_CLASSES.has(code.slice(0, 2));
+  if (code && /^[0-9A-Z]{5}$/.test(code) && e.severity !== undefined) return DATA_CLASSES.has(code.slice(0, 2)) && !NOT_DATA.has(code);
   // Sockets, DNS, timeouts (ECONNREFUSED, ETIMEDOUT, …) and pg's own connection failures.
   if (e.errno !== undefined || e.syscall !== undefined || (code && /^E[A-Z]+$/.test(code))) return false;
   if (/connect|terminat|closed|not queryable|timeout|socket|ended/i.test(e.message)) return false;

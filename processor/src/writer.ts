@@ -61,6 +61,9 @@ export class WarehouseWriter {
   private readonly catalogs = new Map<string, Catalog>();
   /** Per table: the column signature its session staging table was created with. */
   private readonly staging = new Map<string, string>();
+  /** Called when the connection drops: commits the server had not flushed may be gone with it
+   *  (synchronous_commit = off), so what this writer believes was stored must be checked. */
+  onConnectionLost: (() => void) | null = null;
 
   constructor(
     private readonly url: string,
@@ -235,6 +238,7 @@ export class WarehouseWriter {
       this.log.warn('warehouse connection lost', { error: err });
       if (this.client === client) this.client = null;
       this.forgetState();
+      this.onConnectionLost?.();
     });
     // The time-travel DDL degrades to a WARNING rather than failing the batch: show it.
     client.on('notice', (n) => {

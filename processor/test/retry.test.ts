@@ -28,7 +28,7 @@ describe('isDataError: about the batch, or about the warehouse being away', () =
     for (const code of ['22007', '22P05', '22003', '23505', '23514', '42703', '42701', '42P01']) expect(isDataError(pgError(code))).toBe(true);
   });
   it('connection, shutdown, resources, serialization and deadlocks are not', () => {
-    for (const code of ['08006', '08001', '57P01', '57P03', '53300', '53100', '40001', '40P01', '55P03', 'XX000']) expect(isDataError(pgError(code))).toBe(false);
+    for (const code of ['08006', '08001', '57P01', '57P03', '53300', '53100', '40001', '40P01', '55P03', 'XX000', '42501']) expect(isDataError(pgError(code))).toBe(false);
     expect(isDataError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:15433'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' }))).toBe(false);
     expect(isDataError(new Error('Connection terminated unexpectedly'))).toBe(false);
     expect(isDataError(new Error('Client has encountered a connection error and is not queryable'))).toBe(false);

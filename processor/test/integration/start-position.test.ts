@@ -115,4 +115,23 @@ describe('where a partition is read from', () => {
       await admin.deleteGroups([group]).catch(() => undefined);
     }
   });
+
+  it('after the warehouse connection drops, a partition whose commits were lost is read again even if nothing new arrives', async () => {
+    const topic = await topicWith(5);
+    const group = `cdc-it-start-${crypto.randomBytes(4).toString('hex')}`;
+    const p = pipeline(topic, group);
+    await p.start();
+    try {
+      expect(await rejectedOffsets(topic, 5)).toHaveLength(5);
+      // The warehouse restarted and lost the commit of offsets 3–4; the partition stays quiet.
+      await wh.admin.query('UPDATE cdc.offsets SET next_offset = 3 WHERE consumer_group = $1', [group]);
+      await wh.admin.query('DELETE FROM cdc.rejected_events WHERE topic = $1 AND "offset" >= 3', [topic]);
+      await wh.admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'cdc-processor'`, [wh.name]);
+      expect(await rejectedOffsets(topic, 5)).toEqual(['0', '1', '2', '3', '4']);
+      expect(await readOffset(wh.admin, group, { topic, partition: 0 })).toBe(5n);
+    } finally {
+      await p.stop();
+      await admin.deleteGroups([group]).catch(() => undefined);
+    }
+  });
 });
