@@ -1,5 +1,6 @@
 // The lane's retrying with a writer double: what is retried as it is, what is split, in which order.
 import { Lane, DATA_ATTEMPTS } from '../src/lane';
+import { OffsetGapError } from '../src/errors';
 import type { BatchItem, BatchResult } from '../src/writer';
 
 const T = 't';
@@ -80,5 +81,34 @@ describe('a batch failing because the warehouse is away', () => {
     await l.drain();
     expect(committed).toEqual([10]);
     expect(calls.failing).toBe(5);
+  });
+});
+
+describe('a batch with a partition that does not continue the stored offset', () => {
+  it('drops that partition (here and in the open batch), asks for it to be read again, and writes the rest', async () => {
+    const committed: string[] = [];
+    let refused = false;
+    const writer: any = {
+      async write(items: BatchItem[]) {
+        if (!refused && items.some((i) => i.partition === 1)) {
+          refused = true;
+          throw new OffsetGapError([{ topic: T, partition: 1, stored: 0n, first: 3n }]);
+        }
+        committed.push(...items.map((i) => `${i.partition}:${i.offset}`));
+        return result();
+      },
+      async reset() {}, async close() {},
+    };
+    const gaps: unknown[] = [];
+    const hooks: any = {
+      written: () => undefined, failing: () => undefined, recovered: () => undefined, writeError: () => undefined,
+      stopping: () => false, backoff: () => 1, gap: (g: unknown[]) => gaps.push(...g),
+    };
+    const l = new Lane(0, { maxEvents: 4, maxBytes: 1 << 30, lingerMs: 60_000 }, writer, hooks, log);
+    // The first four fill a batch that is written at once; the next two stay open meanwhile.
+    await fill(l, [item(0, 0n), item(1, 3n), item(0, 1n), item(1, 4n), item(1, 5n), item(0, 2n)]);
+    await l.drain();
+    expect(gaps).toEqual([{ topic: T, partition: 1, stored: 0n, first: 3n }]);
+    expect(committed).toEqual(['0:0', '0:1', '0:2']);
   });
 });
