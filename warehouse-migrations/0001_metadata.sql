@@ -17,7 +17,7 @@ CREATE TABLE cdc.offsets (
 
 -- Events the processor could not load: nothing is dropped silently.
 -- stage: decode (not valid Avro / unknown schema), schema (incompatible column type),
--- validate (a table rule failed).
+-- validate (a table rule failed); 0002 adds load (the warehouse refused the event).
 CREATE TABLE cdc.rejected_events (
     id           bigserial   PRIMARY KEY,
     topic        text        NOT NULL,

@@ -1,6 +1,7 @@
 // Consumed positions, kept in the warehouse beside the rows they produced (cdc.offsets).
 // The value stored is the next offset to consume.
 import type { ClientBase, Pool } from 'pg';
+import type { OffsetGap } from './errors';
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -32,12 +33,43 @@ export async function lockOffsets(client: ClientBase, group: string, tps: TopicP
   return new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)]));
 }
 
-/** Moves the stored positions forward (never back) in the batch's transaction. */
+/** Where each partition of a batch starts, checked against the stored offsets (pure). A
+ *  partition's events below its stored offset are already stored; the first one at or above it
+ *  must continue from it (`from`, default its own offset, at most the stored offset). */
+export function findGaps(
+  items: ReadonlyArray<{ topic: string; partition: number; offset: bigint; from?: bigint }>,
+  stored: ReadonlyMap<string, bigint>,
+): OffsetGap[] {
+  const checked = new Set<string>();
+  const gaps: OffsetGap[] = [];
+  for (const i of items) {
+    const key = tpKey(i.topic, i.partition);
+    const at = stored.get(key) ?? 0n;
+    if (checked.has(key) || i.offset < at) continue;
+    checked.add(key);
+    if ((i.from ?? i.offset) > at) gaps.push({ topic: i.topic, partition: i.partition, stored: at, first: i.offset });
+  }
+  return gaps;
+}
+
+/** Where to read a partition from on start or after a rebalance (pure). The warehouse's stored
+ *  offset is the truth; without one, everything the topic still holds is read. `cover` is the
+ *  position the first message read continues from (what the writer checks), `seek` where to
+ *  read, and `lost` how many offsets retention already deleted before they were stored. */
+export function startPosition(stored: bigint | null, low: bigint): { cover: bigint; seek: bigint; lost: bigint } {
+  const cover = stored ?? 0n;
+  const seek = low > cover ? low : cover;
+  return { cover, seek, lost: seek - cover };
+}
+
+/** Sets the stored positions to exactly the next offset after the batch. findGaps ran under the
+ *  same row locks and offsets below the stored ones were dropped, so this only moves forward;
+ *  no GREATEST here, which would hide a batch that does not fit. */
 export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint }>): Promise<void> {
   const rows = [...next.values()];
   if (rows.length === 0) return;
   await client.query(
-    `UPDATE cdc.offsets AS o SET next_offset = GREATEST(o.next_offset, x.n), updated_at = now()
+    `UPDATE cdc.offsets AS o SET next_offset = x.n, updated_at = now()
      FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n)
      WHERE o.consumer_group = $1 AND o.topic = x.t AND o.partition = x.p`,
     [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString())],

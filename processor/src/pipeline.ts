@@ -2,17 +2,22 @@
 // and hand each batch to a writer lane (lane.ts): one transaction at a time per lane, while the
 // next batch fills; each partition belongs to one lane, and lanes write side by side.
 //
-// Offsets: the warehouse is the source of truth (cdc.offsets, written with the rows). The
-// first time a partition is seen after an assignment, its stored offset decides where to
-// start: messages below it are skipped, and if kafkajs starts beyond it we seek back. Kafka's
-// own committed offsets trail the warehouse and serve lag tools only.
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
+// Offsets: the warehouse is the source of truth (cdc.offsets, written with the rows). On every
+// assignment, each partition's stored offset decides where to read: we seek there (without a
+// stored offset, to the earliest offset the topic retains), whatever Kafka's committed offset
+// says; messages below it are skipped. Kafka's own committed offsets trail the warehouse and
+// serve lag tools only. Each message carries where the reading continued from (`from`), and
+// the writer refuses a partition whose batch does not continue the stored offset: it is then
+// read again from there (rewind).
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { BatchLimits } from './batch';
 import { Lane } from './lane';
 import type { Decoder, Decoded } from './decode';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
-import { tpKey, type TopicPartition } from './offsets';
+import type { OffsetGap } from './errors';
+import { startPosition, tpKey, type TopicPartition } from './offsets';
+import { backoffDelay, retryUntilStopped, sleep } from './retry';
 import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
 
 export interface PipelineOptions {
@@ -25,18 +30,27 @@ export interface PipelineOptions {
   maxBackoffMs: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export class Pipeline {
   private readonly kafka: Kafka;
   private consumer: Consumer | null = null;
+  private admin: Admin | null = null;
   private topics: string[] = [];
   private readonly lanes: Lane[];
   /** Partition → lane, fixed for the life of the process so a partition's order is kept. */
   private readonly laneOf = new Map<string, Lane>();
   /** Next offset to take per partition in this assignment; unset until the warehouse was asked. */
   private readonly positions = new Map<string, bigint>();
-  private readonly seeked = new Set<string>();
+  /** Per partition, in this assignment: the finding of its position (read, then seek), once. */
+  private readonly positioning = new Map<string, Promise<boolean>>();
+  /** Where each partition was sought to, and whether a batch past it already made us seek again. */
+  private readonly seekTargets = new Map<string, bigint>();
+  private readonly reseeked = new Set<string>();
+  /** Bumped by every assignment, and per partition by every rewind: work started under an
+   *  older value (a message being decoded, a batch waiting for room) must not move positions. */
+  private generation = 0;
+  /** Partitions of the current assignment. */
+  private readonly assigned = new Set<string>();
+  private readonly epochs = new Map<string, number>();
   private stopping = false;
   private running = false;
   /** Since when the stored offsets cannot be read (the warehouse is away), if so. */
@@ -59,8 +73,10 @@ export class Pipeline {
       stopping: () => this.stopping,
       backoff: (attempt: number) => this.backoff(attempt),
       writeError: () => this.metrics.writeErrors.inc(),
+      gap: (gaps: OffsetGap[]) => this.rewind(gaps),
     };
     this.lanes = writers.map((w, i) => new Lane(i, opts.limits, w, hooks, log));
+    writers.forEach((w, i) => { w.onConnectionLost = () => void this.recheck(this.lanes[i]); });
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
@@ -105,6 +121,9 @@ export class Pipeline {
       allowAutoTopicCreation: true,
     });
     this.consumer = consumer;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    this.admin = admin;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
     consumer.on(consumer.events.CRASH, (e) => {
       this.running = false;
@@ -127,45 +146,148 @@ export class Pipeline {
    *  (they are read again from the stored offsets, by us or by the partition's new owner). */
   private onAssignment(assignment: Record<string, number[]>): void {
     this.running = true;
+    this.generation++;
     this.positions.clear();
-    this.seeked.clear();
+    this.positioning.clear();
+    this.seekTargets.clear();
+    this.reseeked.clear();
     const dropped = this.lanes.reduce((n, lane) => n + lane.drop(), 0);
     if (dropped) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: dropped });
     this.log.info('partitions assigned', { assignment });
+    this.assigned.clear();
+    for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) this.assigned.add(tpKey(topic, p));
+    // Position every partition now: one that receives nothing new would otherwise never be
+    // sought back to the warehouse's position (kafkajs delivers no empty batch).
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) void this.position({ topic, partition });
+    }
+  }
+
+  /** A write found partitions that do not continue the stored offset (lane.ts has dropped their
+   *  open messages): forget what we believed and read them again from the warehouse's position. */
+  private rewind(gaps: OffsetGap[]): void {
+    for (const g of gaps) {
+      const key = tpKey(g.topic, g.partition);
+      this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
+      this.positions.delete(key);
+      this.positioning.delete(key);
+      this.seekTargets.delete(key);
+      this.reseeked.delete(key);
+      // A batch written after a rebalance may name a partition that is someone else's now.
+      if (!this.stopping && this.consumer && this.assigned.has(key)) void this.position({ topic: g.topic, partition: g.partition });
+    }
+  }
+
+  /**
+   * A lane's warehouse connection dropped: the server may have lost commits it acknowledged
+   * (synchronous_commit = off). Once the warehouse answers again, each of the lane's partitions
+   * whose stored offset is behind what we believe was written is read again from there. A write
+   * would find it out too, but a partition that stays quiet would keep its hole until then.
+   */
+  private async recheck(lane: Lane): Promise<void> {
+    const generation = this.generation;
+    for (const [key, owner] of this.laneOf) {
+      if (owner !== lane || !this.assigned.has(key)) continue;
+      const [topic, p] = key.split('\u0000');
+      const tp = { topic, partition: Number(p) };
+      const stored = await retryUntilStopped(() => this.readOffset(tp), {
+        maxBackoffMs: this.opts.maxBackoffMs,
+        stop: () => this.stopping || this.generation !== generation,
+      });
+      if (stored === undefined || this.generation !== generation) return;
+      const believed = lane.pendingFrom(key) ?? this.positions.get(key);
+      if (believed === undefined || (stored ?? 0n) >= believed) continue;
+      // A false alarm (a write committing meanwhile) only costs reading a few messages again.
+      lane.dropPartitions(new Set([key]));
+      this.log.warn('the warehouse lost writes it had acknowledged; reading the partition again from its stored offset', { ...tp, stored: (stored ?? 0n).toString(), believed: believed.toString() });
+      this.rewind([{ ...tp, stored: stored ?? 0n, first: believed }]);
+    }
+  }
+
+  private token(key: string): string {
+    return `${this.generation}/${this.epochs.get(key) ?? 0}`;
+  }
+
+  /** Reads the partition's stored offset and seeks there, once per assignment (or rewind).
+   *  False when stopping or superseded by a newer assignment or rewind. */
+  private position(tp: TopicPartition): Promise<boolean> {
+    const key = tpKey(tp.topic, tp.partition);
+    let p = this.positioning.get(key);
+    if (!p) {
+      p = this.findPosition(tp, this.token(key));
+      this.positioning.set(key, p);
+    }
+    return p;
+  }
+
+  private async findPosition(tp: TopicPartition, token: string): Promise<boolean> {
+    const key = tpKey(tp.topic, tp.partition);
+    const superseded = () => this.stopping || this.token(key) !== token;
+    const found = await retryUntilStopped(async () => ({ stored: await this.readOffset(tp), low: await this.lowWatermark(tp) }), {
+      maxBackoffMs: this.opts.maxBackoffMs,
+      stop: superseded,
+      onError: (err, attempt) => {
+        if (this.offsetsFailingSince === null) this.offsetsFailingSince = Date.now();
+        this.log.warn('cannot read the stored offset from the warehouse (or the earliest from Kafka); retrying', { error: err, attempt, ...tp });
+      },
+    });
+    if (!found || superseded()) return false;
+    this.offsetsFailingSince = null;
+    const start = startPosition(found.stored, found.low);
+    if (start.lost > 0n) {
+      this.log.warn(`${tp.topic}[${tp.partition}]: ${start.lost} offsets were deleted by Kafka's retention before the warehouse stored them; reading from the earliest retained offset`, {
+        ...tp, storedOffset: found.stored?.toString() ?? null, earliestOffset: found.low.toString(), lostOffsets: start.lost.toString(),
+      });
+    }
+    this.positions.set(key, start.cover);
+    this.seekTargets.set(key, start.seek);
+    this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: start.seek.toString() });
+    this.log.info('reading from the offset stored in the warehouse', { ...tp, offset: start.seek.toString(), stored: found.stored !== null });
+    return true;
+  }
+
+  /** The earliest offset the topic still holds for a partition (Kafka's low watermark). */
+  private async lowWatermark(tp: TopicPartition): Promise<bigint> {
+    const offsets = await this.admin!.fetchTopicOffsets(tp.topic);
+    const p = offsets.find((o) => o.partition === tp.partition);
+    if (!p) throw new Error(`${tp.topic} has no partition ${tp.partition}`);
+    return BigInt(p.low);
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const key = tpKey(topic, partition);
-    let position = this.positions.get(key);
-    if (position === undefined) {
-      const stored = await this.storedOffset({ topic, partition }, heartbeat);
-      if (stored === undefined) return; // stopping
-      const first = batch.firstOffset();
-      if (stored !== null && first !== null && BigInt(first) > stored && !this.seeked.has(key)) {
-        // Kafka's committed offset is ahead of the warehouse (or the batch was dropped in a rebalance).
-        this.seeked.add(key);
-        this.log.info('seeking to the offset stored in the warehouse', { topic, partition, offset: stored, kafkaOffset: first });
-        this.consumer!.seek({ topic, partition, offset: stored.toString() });
-        return;
-      }
-      position = stored ?? 0n;
-      this.positions.set(key, position);
+    if (!this.positions.has(key)) {
+      if (!(await this.waitHeartbeating(this.position({ topic, partition }), heartbeat))) return;
+      // This batch was fetched before the seek: the next one starts where the warehouse stands.
+      if (isStale()) return;
     }
+    const token = this.token(key);
+    const current = () => this.token(key) === token;
+    let position = this.positions.get(key);
+    if (position === undefined) return;
     let lane = this.laneOf.get(key);
     if (!lane) this.laneOf.set(key, (lane = this.lanes[this.laneOf.size % this.lanes.length]));
     let taken = 0;
     for (const m of batch.messages) {
-      if (!isRunning() || isStale() || this.stopping) break;
+      if (!isRunning() || isStale() || this.stopping || !current()) break;
       const offset = BigInt(m.offset);
       if (offset < position) {
         resolveOffset(m.offset);
         continue;
       }
+      if (taken === 0 && this.startsPastTarget(key, offset)) {
+        // Kafka delivered from elsewhere than where we sought (a fetch that crossed the seek).
+        this.consumer!.seek({ topic, partition, offset: this.seekTargets.get(key)!.toString() });
+        break;
+      }
       const decoded = await this.decode(topic, m, heartbeat);
-      if (decoded === null) break;
+      if (decoded === null || !current()) break;
       const bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0);
-      if (!(await lane.add({ topic, partition, offset, key: m.key, value: m.value, decoded }, bytes, heartbeat))) break;
+      // `from`: we read on from `position` to this message; the writer checks it against the
+      // warehouse, so a position believed here but lost there is caught, not skipped over.
+      if (!(await lane.add({ topic, partition, offset, key: m.key, value: m.value, decoded, from: position }, bytes, heartbeat, current))) break;
+      if (!current()) break;
       position = offset + 1n;
       this.positions.set(key, position);
       resolveOffset(m.offset);
@@ -175,35 +297,37 @@ export class Pipeline {
     this.metrics.lag.set({ topic, partition: String(partition) }, Number(BigInt(batch.highWatermark) - position));
   }
 
-  /** The warehouse's position for a partition; a warehouse that is away is waited for. */
-  private async storedOffset(tp: TopicPartition, heartbeat: () => Promise<void>): Promise<bigint | null | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const stored = await this.readOffset(tp);
-        this.offsetsFailingSince = null;
-        return stored;
-      } catch (err) {
-        if (this.stopping) return undefined;
-        if (this.offsetsFailingSince === null) this.offsetsFailingSince = Date.now();
-        this.log.warn('cannot read the stored offset from the warehouse; retrying', { error: err, attempt, ...tp });
-        await sleep(this.backoff(attempt));
-        await heartbeat().catch(() => undefined);
-      }
+  /** The first message taken after a seek should be at the seek target. Once it is past it, we
+   *  seek once more; past it again, the offsets between are not messages (transaction markers,
+   *  compaction) and reading goes on. */
+  private startsPastTarget(key: string, offset: bigint): boolean {
+    const target = this.seekTargets.get(key);
+    if (target === undefined || offset <= target || this.reseeked.has(key)) {
+      this.seekTargets.delete(key);
+      return false;
+    }
+    this.reseeked.add(key);
+    return true;
+  }
+
+  /** Awaits `p`, heartbeating meanwhile so that a long wait does not cost the assignment. */
+  private async waitHeartbeating<T>(p: Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
+    for (;;) {
+      const done = await Promise.race([p.then((v) => ({ v })), sleep(2000).then(() => null)]);
+      if (done) return done.v;
+      await heartbeat().catch(() => undefined);
     }
   }
 
   /** Decodes one message; a registry that is down is waited for (null when stopping). */
   private async decode(topic: string, m: KafkaMessage, heartbeat: () => Promise<void>): Promise<Decoded | null> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.decoder.decode(topic, m.key, m.value);
-      } catch (err) {
-        if (this.stopping) return null;
-        this.log.warn('schema registry unavailable; retrying', { error: err, code: (err as { code?: unknown })?.code, attempt });
-        await sleep(this.backoff(attempt));
-        await heartbeat().catch(() => undefined);
-      }
-    }
+    const decoded = await retryUntilStopped(() => this.decoder.decode(topic, m.key, m.value), {
+      maxBackoffMs: this.opts.maxBackoffMs,
+      stop: () => this.stopping,
+      onError: (err, attempt) => this.log.warn('schema registry unavailable; retrying', { error: err, code: (err as { code?: unknown })?.code, attempt }),
+      between: heartbeat,
+    });
+    return decoded ?? null;
   }
 
   private afterWrite(items: BatchItem[], result: BatchResult, seconds: number): void {
@@ -241,7 +365,7 @@ export class Pipeline {
   }
 
   private backoff(attempt: number): number {
-    return Math.min(this.opts.maxBackoffMs, 100 * 2 ** attempt);
+    return backoffDelay(attempt, { maxBackoffMs: this.opts.maxBackoffMs });
   }
 
   health(): { ok: boolean; [k: string]: unknown } {
@@ -260,6 +384,7 @@ export class Pipeline {
     if (this.stopping) return;
     this.stopping = true;
     await this.consumer?.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
+    await this.admin?.disconnect().catch(() => undefined);
     await Promise.all(this.lanes.map((lane) => lane.drain()));
     this.running = false;
   }

@@ -7,7 +7,7 @@ export interface Reject {
   partition: number;
   offset: bigint;
   table: string;
-  stage: 'decode' | 'schema' | 'validate';
+  stage: 'decode' | 'schema' | 'validate' | 'load';
   reason: string;
   key: Buffer | null;
   value: Buffer | null;

@@ -6,7 +6,8 @@ import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
 import { copySql, createStageSql, mergeSql } from './merge';
-import { lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
+import { findGaps, lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
+import { OffsetGapError } from './errors';
 import { insertRejects, type Reject } from './rejects';
 import { copyIn, stageText, unresolvedReason, unresolvedSql, type StagedEvent } from './stage';
 import { toJson } from './copy-format';
@@ -20,6 +21,12 @@ export interface BatchItem {
   key: Buffer | null;
   value: Buffer | null;
   decoded: Decoded;
+  /** Where the consumer read on from to reach this message: no message of the partition lies
+   *  between `from` and `offset` (Kafka offsets skip transaction markers and compacted records).
+   *  Unset: `offset` itself, so the batch must start exactly at the stored offset. */
+  from?: bigint;
+  /** This event alone failed to load with this error: it is stored as a reject (stage 'load'). */
+  loadError?: string;
 }
 
 export interface TableResult {
@@ -54,6 +61,9 @@ export class WarehouseWriter {
   private readonly catalogs = new Map<string, Catalog>();
   /** Per table: the column signature its session staging table was created with. */
   private readonly staging = new Map<string, string>();
+  /** Called when the connection drops: commits the server had not flushed may be gone with it
+   *  (synchronous_commit = off), so what this writer believes was stored must be checked. */
+  onConnectionLost: (() => void) | null = null;
 
   constructor(
     private readonly url: string,
@@ -73,7 +83,8 @@ export class WarehouseWriter {
       result.phases.commit = performance.now() - t;
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A session that cannot even roll back is of no further use: the next write reconnects.
+      await client.query('ROLLBACK').catch(() => this.reset());
       // DDL and staging tables of the failed transaction are gone with it.
       this.forgetState();
       throw err;
@@ -92,6 +103,7 @@ export class WarehouseWriter {
     };
     const stored = await lockOffsets(client, this.group, [...tps.values()]);
     lap('lock');
+    this.refuseGaps(items, stored);
 
     const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map(), phases };
     const byTable = new Map<string, StagedEvent[]>();
@@ -106,6 +118,10 @@ export class WarehouseWriter {
       if (!next || next.offset <= item.offset) result.offsets.set(key, { tp: tps.get(key)!, offset: item.offset + 1n });
 
       const d = item.decoded;
+      if (item.loadError !== undefined) {
+        result.rejects.push(this.reject(item, tableOf(d), 'load', item.loadError, loadPayload(d)));
+        continue;
+      }
       if (d.kind === 'skip') continue;
       if (d.kind === 'truncate') continue; // TRUNCATE: applied by the tables helper
       if (d.kind === 'reject') {
@@ -183,12 +199,28 @@ export class WarehouseWriter {
     }
   }
 
+  /** Refuses the batch when a partition's events would start past the stored offset: a batch
+   *  before it was lost (abandoned, or a commit lost in a crash), and committing this one would
+   *  make that hole permanent. Events below the stored offset are dropped later (already stored). */
+  private refuseGaps(items: BatchItem[], stored: Map<string, bigint>): void {
+    const gaps = findGaps(items, stored);
+    if (gaps.length) throw new OffsetGapError(gaps);
+  }
+
+  /** Serialises DDL on one table across lanes and processes until this transaction ends: two
+   *  writers creating the same table at once collide in the catalog (pg_type_typname_nsp_index). */
+  private async lockTableDdl(client: Client, table: string): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock($1::int, hashtext($2))', [DDL_LOCK_SPACE, table]);
+  }
+
   /** Creates or evolves the table's warehouse tables for this event's schema, once per schema. */
   private async ensureTables(client: Client, event: ChangeEvent): Promise<string[]> {
     const known = this.planned.get(event.schemaKey);
     if (known) return known;
     const table = event.table;
-    let catalog = this.catalogs.get(table) ?? (await readCatalog(client, table));
+    await this.lockTableDdl(client, table);
+    // Read under the lock: another writer may have changed the table since we last looked.
+    let catalog = await readCatalog(client, table);
     const plan = planDdl(event.model, catalog.fact.size ? catalog.fact : null, catalog.latest.size ? catalog.latest : null, catalog.timeTravel);
     if (plan.statements.length) {
       for (const sql of plan.statements) await client.query(sql);
@@ -219,6 +251,7 @@ export class WarehouseWriter {
       this.log.warn('warehouse connection lost', { error: err });
       if (this.client === client) this.client = null;
       this.forgetState();
+      this.onConnectionLost?.();
     });
     // The time-travel DDL degrades to a WARNING rather than failing the batch: show it.
     client.on('notice', (n) => {
@@ -246,6 +279,24 @@ export class WarehouseWriter {
   async close(): Promise<void> {
     await this.reset();
   }
+}
+
+/** Namespace of the advisory locks serialising DDL per table (first key of the two-key form). */
+const DDL_LOCK_SPACE = 0x43444331; // "CDC1"
+
+function tableOf(d: Decoded): string {
+  return d.kind === 'event' ? d.event.table : d.kind === 'reject' ? d.table : '';
+}
+
+/** The decoded payload of an event that failed to load, if it can be shown at all. */
+function loadPayload(d: Decoded): string | null {
+  try {
+    if (d.kind === 'event') return eventJson(d.event);
+    if (d.kind === 'reject' && d.payload !== undefined) return toJson(d.payload);
+  } catch {
+    // The value that broke the load may break its JSON too; the raw key and value are kept.
+  }
+  return null;
 }
 
 function tableResult(result: BatchResult, table: string): TableResult {
