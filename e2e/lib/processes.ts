@@ -90,6 +90,10 @@ export async function deleteConnector(name: string): Promise<void> {
 export interface CapturedTable {
   /** Topic prefix of the table's own connector: its topic is `<prefix>.public.<table>`. */
   prefix: string;
+  /** The table's own connector, replication slot and publication. */
+  connector: string;
+  slot: string;
+  publication: string;
   processor: ProcessorHandle;
   /** Stops the processor, removes the connector, its slot and its publication. */
   teardown(): Promise<void>;
@@ -100,7 +104,7 @@ export interface CapturedTable {
  * and publication) and loads it with a processor instance of its own, so a test can alter the
  * table freely without touching `orders` and its connector.
  */
-export async function captureTable(table: string, tag: string): Promise<CapturedTable> {
+export async function captureTable(table: string, tag: string, overrides: Record<string, string> = {}): Promise<CapturedTable> {
   const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const prefix = `${tag}${suffix}`;
   const connector = `${tag}-${suffix}`;
@@ -115,10 +119,14 @@ export async function captureTable(table: string, tag: string): Promise<Captured
     'publication.autocreate.mode': 'disabled',
     'slot.name': slot,
     'snapshot.mode': 'initial',
+    ...overrides,
   });
   const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}` });
   return {
     prefix,
+    connector,
+    slot,
+    publication,
     processor,
     async teardown() {
       await processor.stop();
