@@ -180,6 +180,9 @@ RESET ROLE;
 GRANT CONNECT ON DATABASE :"src_db" TO :"dbz_user";
 GRANT USAGE ON SCHEMA public TO :"dbz_user";
 GRANT SELECT ON public.orders TO :"dbz_user";
+-- make status reads the commit time of the oldest change a slot has not confirmed from the WAL.
+SELECT 'CREATE EXTENSION IF NOT EXISTS pg_walinspect'
+ WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_walinspect') \gexec
 GRANT SELECT, INSERT, UPDATE ON public.debezium_heartbeat TO :"dbz_user";
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.debezium_signal TO :"dbz_user";
 SQL
