@@ -12,7 +12,7 @@ done
 # from the WAL with pg_walinspect, when installed). A slot that PostgreSQL invalidated, or the
 # connector's slot missing, is reported with the way out.
 slots_status() {
-  local url=${SOURCE_ADMIN_URL:-$SOURCE_DATABASE_URL} rows want name active wal_status retained unconfirmed age any=0 st
+  local url=${SOURCE_ADMIN_URL:-$SOURCE_DATABASE_URL} rows want name active wal_status retained unconfirmed age any=0 st=0
   local c=$CONNECT_URL/connectors/$CONNECTOR_NAME
   want=$(curl -fsS --max-time 3 "$c/config" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)["slot.name"]||"")}catch(e){}})' || true)
   rows=$(psql_url "$url" -At -F '|' 2>/dev/null <<'SQL'
@@ -53,7 +53,7 @@ SQL
     return 1
   fi
   (( any )) || echo "replication slots: none (connector never started)"
-  return ${st:-0}
+  return $st
 }
 
 cdc_init
