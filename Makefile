@@ -7,7 +7,7 @@ WITH_ENV := bash infra/with-env.sh
 RATE ?= 200
 DURATION ?= 60
 
-.PHONY: help install build up down clean status env logs seed load verify test test-unit test-integration test-e2e bench bi
+.PHONY: help install build up down clean status env logs seed load verify test test-unit test-integration test-e2e bench bi connector-apply
 
 help:
 	@echo "make up        install what is missing, start the whole pipeline (idempotent)"
@@ -15,6 +15,7 @@ help:
 	@echo "make load      steady mixed workload: make load RATE=500 DURATION=60"
 	@echo "make verify    wait for the pipeline to catch up, reconcile source and warehouse"
 	@echo "make status    what runs, connector state, replication slot lag"
+	@echo "make connector-apply   show how the running connector differs from connectors/orders-source.json, apply the file (YES=1: no question)"
 	@echo "make env       KEY=value lines to connect (psql, BI tools, scripts)"
 	@echo "make test      type-check, unit, integration and end-to-end tests against the real stack"
 	@echo "make bench     benchmark against the Debezium JDBC sink and native replication"
@@ -39,6 +40,10 @@ clean:
 
 status:
 	@bash infra/status.sh
+
+# make up never overwrites a running connector's config (REST is the source of truth); this applies the file on purpose.
+connector-apply:
+	@bash infra/connect.sh apply
 
 env:
 	@bash infra/env.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kafka Connect in distributed mode with the Debezium PostgreSQL connector and Apicurio's Avro
-# converter: `infra/connect.sh start|stop|restart|status|register`.
+# converter: `infra/connect.sh start|stop|restart|status|register|apply|wait`.
 # shellcheck source=infra/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -49,7 +49,7 @@ plugin.discovery=service_load
 # connectors/orders-source.json holds no password and no host.
 config.providers=env
 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
-config.providers.env.param.allowlist.pattern=^(DEBEZIUM_[A-Z_]+|APICURIO_REGISTRY_URL)\$
+config.providers.env.param.allowlist.pattern=^(DEBEZIUM_[A-Z_]+|APICURIO_REGISTRY_URL|KAFKA_BOOTSTRAP_SERVERS)\$
 
 topic.creation.enable=true
 EOF
@@ -68,7 +68,7 @@ connect_start() {
   # The worker's environment carries what the connector config refers to as ${env:...}.
   start_bg connect "$logf" env DEBEZIUM_DB_HOST="$DEBEZIUM_DB_HOST" DEBEZIUM_DB_PORT="$DEBEZIUM_DB_PORT" \
     DEBEZIUM_DB_NAME="$DEBEZIUM_DB_NAME" DEBEZIUM_USER="$DEBEZIUM_USER" DEBEZIUM_PASSWORD="$DEBEZIUM_PASSWORD" \
-    APICURIO_REGISTRY_URL="$APICURIO_REGISTRY_URL" \
+    APICURIO_REGISTRY_URL="$APICURIO_REGISTRY_URL" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
     "$JAVA" "$(CONNECT_MARKER)" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
     -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/connect-distributed.properties"
@@ -115,70 +115,135 @@ connect_status() {
 connector_payload() {
   if (( CONNECT_LOCAL )); then cat "$REPO_DIR/connectors/$CONNECTOR_NAME.json"; return; fi
   DEBEZIUM_DB_HOST=$DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT=$DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME=$DEBEZIUM_DB_NAME \
-  DEBEZIUM_USER=$DEBEZIUM_USER APICURIO_REGISTRY_URL=$APICURIO_REGISTRY_URL \
+  DEBEZIUM_USER=$DEBEZIUM_USER APICURIO_REGISTRY_URL=$APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
   node -e '
     const fs = require("fs"); const cfg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-    const inline = new Set(["DEBEZIUM_DB_HOST","DEBEZIUM_DB_PORT","DEBEZIUM_DB_NAME","DEBEZIUM_USER","APICURIO_REGISTRY_URL"]);
+    const inline = new Set(["DEBEZIUM_DB_HOST","DEBEZIUM_DB_PORT","DEBEZIUM_DB_NAME","DEBEZIUM_USER","APICURIO_REGISTRY_URL","KAFKA_BOOTSTRAP_SERVERS"]);
     if (process.env.CONNECT_INLINE_PASSWORD === "true") inline.add("DEBEZIUM_PASSWORD");
     for (const k of Object.keys(cfg)) cfg[k] = String(cfg[k]).replace(/\$\{env:([A-Z_]+)\}/g, (m, n) => inline.has(n) ? process.env[n] : m);
     process.stdout.write(JSON.stringify(cfg));' "$REPO_DIR/connectors/$CONNECTOR_NAME.json"
 }
 
-# same_config JSON FILE: the config in FILE (as GET .../config returns it) is JSON, key for key ("name" aside)
-same_config() {
+# config_diff WANT_JSON GOT_FILE: one line per key that differs between the file's config (WANT)
+# and the running one (GOT, as GET .../config returns it; "name" aside); nothing when they are equal.
+# Values of keys that look like secrets are not shown.
+config_diff() {
   node -e '
     const fs = require("fs"); const want = JSON.parse(process.argv[1]); const got = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
     delete got.name; delete want.name;
-    const same = Object.keys(want).length === Object.keys(got).length && Object.keys(want).every((k) => String(got[k]) === String(want[k]));
-    process.exit(same ? 0 : 1);' "$1" "$2" 2>/dev/null
+    const show = (k, v) => (/password|secret/i.test(k) && !/^\$\{env:/.test(String(v)) ? "(hidden)" : JSON.stringify(String(v)));
+    for (const k of [...new Set([...Object.keys(got), ...Object.keys(want)])].sort()) {
+      if (!(k in want)) console.log(`  - ${k}: ${show(k, got[k])}   (running only: removed by the file)`);
+      else if (!(k in got)) console.log(`  + ${k}: ${show(k, want[k])}   (file only: added)`);
+      else if (String(got[k]) !== String(want[k])) console.log(`  ~ ${k}: ${show(k, got[k])} -> ${show(k, want[k])}`);
+    }' "$1" "$2"
 }
 
-# Idempotent registration: PUT the config (the same call the README shows), retry while the
-# worker rebalances (409), then read the config back and wait for the connector and its task.
-connector_register() {
-  local url=$CONNECT_URL/connectors/$CONNECTOR_NAME code body i payload
-  payload=$(connector_payload)
-  local deadline=$(( $(date +%s) + START_TIMEOUT ))
-  body=$(mktemp)
-  # An identical PUT still restarts the connector: skip it when the worker already has this config.
-  if curl -fsS --max-time 5 "$url/config" >"$body" 2>/dev/null && same_config "$payload" "$body"; then
-    code=same
-  fi
-  while [[ ${code:-} != same ]]; do
+# same_config JSON FILE: the config in FILE (as GET .../config returns it) is JSON, key for key ("name" aside)
+same_config() { [[ -z $(config_diff "$1" "$2" 2>/dev/null || echo error) ]]; }
+
+# connector_put URL PAYLOAD BODYFILE: PUT the config, retrying while the worker rebalances (409) or starts; prints the HTTP code.
+connector_put() {
+  local url=$1 payload=$2 body=$3 code deadline=$(( $(date +%s) + START_TIMEOUT ))
+  while :; do
     code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 60 -X PUT -H 'Content-Type: application/json' \
              --data-binary "$payload" "$url/config" 2>/dev/null || echo 000)
-    [[ $code == 200 || $code == 201 ]] && break
+    [[ $code == 200 || $code == 201 ]] && { echo "$code"; return 0; }
     if (( $(date +%s) >= deadline )) || [[ $code != 409 && $code != 000 && $code != 5* ]]; then
-      sed 's/^/    | /' "$body" >&2; rm -f "$body"
-      die "registering connector $CONNECTOR_NAME failed: HTTP $code from PUT $url/config"
+      sed 's/^/    | /' "$body" >&2
+      die "PUT $url/config failed: HTTP $code"
     fi
     sleep 1
   done
-  case $code in
-    201) log "connector $CONNECTOR_NAME created" ;;
-    200) log "connector $CONNECTOR_NAME config updated" ;;
-    *) log "connector $CONNECTOR_NAME already registered with this config" ;;
-  esac
-  # Read it back: a change sent during a rebalance can be acknowledged and still not apply.
+}
+
+# connector_readback URL PAYLOAD: a change sent during a rebalance can be acknowledged and still not apply.
+connector_readback() {
+  local url=$1 payload=$2 body i; body=$(mktemp)
   for (( i = 0; i < 30; i++ )); do
     curl -fsS --max-time 5 "$url/config" >"$body" 2>/dev/null || true
-    same_config "$payload" "$body" && break
-    (( i == 29 )) && { rm -f "$body"; die "connector $CONNECTOR_NAME: the config read back from $url/config differs from connectors/$CONNECTOR_NAME.json"; }
+    same_config "$payload" "$body" && { rm -f "$body"; return 0; }
     sleep 1
   done
   rm -f "$body"
-  local st deadline=$(( $(date +%s) + START_TIMEOUT ))
+  die "connector $CONNECTOR_NAME: the config read back from $url/config differs from connectors/$CONNECTOR_NAME.json"
+}
+
+# connector_wait_running: the connector and its tasks RUNNING (bounded); a FAILED task stops the
+# wait with its trace. A connector the user paused or stopped is left so, and said so.
+connector_wait_running() {
+  local url=$CONNECT_URL/connectors/$CONNECTOR_NAME st t0 deadline=$(( $(date +%s) + START_TIMEOUT ))
+  t0=$(date +%s%N)
   while :; do
     st=$(connector_states || true)
     [[ $st =~ ^RUNNING(\ RUNNING)+$ ]] && break
+    if [[ $st == PAUSED* || $st == STOPPED* ]]; then
+      warn "connector $CONNECTOR_NAME is ${st%% *} (left so; to resume: curl -X PUT $url/resume)"
+      return 0
+    fi
     if [[ $st == *FAILED* ]]; then
       curl -sS "$url/status" | head -c 2000 >&2; echo >&2
-      die "connector $CONNECTOR_NAME is FAILED ($st); see $LOG_DIR/connect.log"
+      die "connector $CONNECTOR_NAME is FAILED ($st); see $LOG_DIR/connect.log; after fixing the cause: curl -X POST '$url/restart?includeTasks=true&onlyFailed=true'"
     fi
     (( $(date +%s) >= deadline )) && die "connector $CONNECTOR_NAME not RUNNING within ${START_TIMEOUT}s (states: ${st:-none}); see $LOG_DIR/connect.log"
     sleep 0.3
   done
-  log "connector $CONNECTOR_NAME and its task RUNNING"
+  log "connector $CONNECTOR_NAME and its task RUNNING ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+}
+
+# make up: creates the connector when the worker does not have it, and never overwrites one that
+# exists: REST is the source of truth for a running connector (a table added through REST stays).
+# A running config that differs from the file is reported in one line; `make connector-apply` applies the file.
+connector_register() {
+  local url=$CONNECT_URL/connectors/$CONNECTOR_NAME code body payload n
+  payload=$(connector_payload)
+  body=$(mktemp)
+  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
+  if [[ $code == 404 ]]; then
+    code=$(connector_put "$url" "$payload" "$body")
+    connector_readback "$url" "$payload"
+    log "connector $CONNECTOR_NAME created from connectors/$CONNECTOR_NAME.json"
+  elif [[ $code == 200 ]]; then
+    if ! same_config "$payload" "$body"; then
+      n=$(config_diff "$payload" "$body" | wc -l)
+      log "connector $CONNECTOR_NAME runs a config that differs from connectors/$CONNECTOR_NAME.json in $n key(s); kept (REST is the source of truth): make connector-apply shows the difference and applies the file"
+    else
+      log "connector $CONNECTOR_NAME already registered with the file's config"
+    fi
+  else
+    sed 's/^/    | /' "$body" >&2; rm -f "$body"
+    die "Kafka Connect answered HTTP $code to GET $url/config"
+  fi
+  rm -f "$body"
+  connector_wait_running
+}
+
+# make connector-apply: shows the running config against connectors/<name>.json key by key and,
+# once confirmed (or YES=1), applies the file's config (a PUT restarts the connector's task).
+connector_apply() {
+  local url=$CONNECT_URL/connectors/$CONNECTOR_NAME code body payload diff answer
+  payload=$(connector_payload)
+  body=$(mktemp)
+  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
+  case $code in
+    404) echo "connector $CONNECTOR_NAME does not exist: it will be created from connectors/$CONNECTOR_NAME.json" ;;
+    200)
+      diff=$(config_diff "$payload" "$body")
+      if [[ -z $diff ]]; then rm -f "$body"; log "connector $CONNECTOR_NAME already runs the config of connectors/$CONNECTOR_NAME.json: nothing to apply"; return 0; fi
+      echo "connector $CONNECTOR_NAME: running config (left) -> connectors/$CONNECTOR_NAME.json (right):"
+      printf '%s\n' "$diff" ;;
+    *) sed 's/^/    | /' "$body" >&2; rm -f "$body"; die "Kafka Connect answered HTTP $code to GET $url/config" ;;
+  esac
+  if [[ ${YES:-} != 1 ]]; then
+    [[ -t 0 ]] || { rm -f "$body"; die "not applied: confirm on a terminal, or run with YES=1"; }
+    read -r -p "apply connectors/$CONNECTOR_NAME.json to the running connector (its task restarts)? [y/N] " answer
+    [[ $answer == [yY]* ]] || { rm -f "$body"; log "not applied"; return 1; }
+  fi
+  code=$(connector_put "$url" "$payload" "$body")
+  rm -f "$body"
+  connector_readback "$url" "$payload"
+  log "connector $CONNECTOR_NAME: config of connectors/$CONNECTOR_NAME.json applied (HTTP $code)"
+  connector_wait_running
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
@@ -187,6 +252,8 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     start) connect_start; connect_wait ;;
     restart) connect_stop; connect_start; connect_wait ;;
     register) connector_register ;;
+    apply) connector_apply ;;
+    wait) connector_wait_running ;;
     *) dispatch_component connect "$@" ;;
   esac
 fi

@@ -159,12 +159,32 @@ CREATE TABLE IF NOT EXISTS public.orders (
 -- Full before-images in update and delete events (not only the key).
 SELECT 'ALTER TABLE public.orders REPLICA IDENTITY FULL'
  WHERE (SELECT relreplident FROM pg_class WHERE oid = 'public.orders'::regclass) <> 'f' \gexec
+-- Debezium's own tables. The heartbeat: heartbeat.action.query upserts its one row, so the
+-- connector sees a change (and stores an offset, and the slot moves) even while the captured
+-- tables idle and other tables fill the WAL. The signal table: execute-snapshot and other
+-- signals are inserted here, and incremental snapshots write their watermarks here. Both are
+-- in the publication but not in table.include.list: no warehouse table for either.
+CREATE TABLE IF NOT EXISTS public.debezium_heartbeat (id int PRIMARY KEY, ts timestamptz);
+CREATE TABLE IF NOT EXISTS public.debezium_signal (
+    id   varchar(42) PRIMARY KEY,
+    type varchar(32) NOT NULL,
+    data varchar(2048)
+);
 SELECT 'CREATE PUBLICATION dbz_publication FOR TABLE public.orders'
  WHERE NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'dbz_publication') \gexec
+SELECT format('ALTER PUBLICATION dbz_publication ADD TABLE %s', t)
+  FROM unnest(ARRAY['public.debezium_heartbeat', 'public.debezium_signal']) t
+ WHERE NOT EXISTS (SELECT FROM pg_publication_tables
+                    WHERE pubname = 'dbz_publication' AND format('%I.%I', schemaname, tablename) = t) \gexec
 RESET ROLE;
 GRANT CONNECT ON DATABASE :"src_db" TO :"dbz_user";
 GRANT USAGE ON SCHEMA public TO :"dbz_user";
 GRANT SELECT ON public.orders TO :"dbz_user";
+-- make status reads the commit time of the oldest change a slot has not confirmed from the WAL.
+SELECT 'CREATE EXTENSION IF NOT EXISTS pg_walinspect'
+ WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_walinspect') \gexec
+GRANT SELECT, INSERT, UPDATE ON public.debezium_heartbeat TO :"dbz_user";
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.debezium_signal TO :"dbz_user";
 SQL
 }
 

@@ -7,6 +7,55 @@ for f in pg kafka registry connect processor; do
   # shellcheck source=/dev/null
   source "$INFRA_DIR/$f.sh"
 done
+# Per replication slot of the source: WAL retained (restart_lsn) and not yet confirmed by the
+# connector (confirmed_flush_lsn), in bytes, and how old the oldest unconfirmed commit is (read
+# from the WAL with pg_walinspect, when installed). A slot that PostgreSQL invalidated, or the
+# connector's slot missing, is reported with the way out.
+slots_status() {
+  local url=${SOURCE_ADMIN_URL:-$SOURCE_DATABASE_URL} rows want name active wal_status retained unconfirmed age any=0 st=0
+  local c=$CONNECT_URL/connectors/$CONNECTOR_NAME
+  want=$(curl -fsS --max-time 3 "$c/config" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)["slot.name"]||"")}catch(e){}})' || true)
+  rows=$(psql_url "$url" -At -F '|' 2>/dev/null <<'SQL'
+SELECT s.slot_name, s.active, coalesce(s.wal_status, ''),
+       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text, ''),
+       coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint::text, ''),
+       CASE WHEN s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn >= pg_current_wal_lsn() THEN ''
+            WHEN NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_walinspect') THEN '?'
+            ELSE coalesce((
+              -- the first commit after the confirmed position, within 64 MB of WAL
+              SELECT extract(epoch FROM now() - split_part(w.description, ';', 1)::timestamptz)::bigint::text
+                FROM pg_get_wal_records_info(s.confirmed_flush_lsn,
+                       least(pg_current_wal_lsn(), s.confirmed_flush_lsn + 64 * 1024 * 1024)) w
+               WHERE w.resource_manager = 'Transaction' AND w.record_type IN ('COMMIT', 'COMMIT_PREPARED')
+               ORDER BY w.start_lsn LIMIT 1), '>64MB') END
+  FROM pg_replication_slots s WHERE s.slot_type = 'logical' ORDER BY s.slot_name
+SQL
+  ) || { echo "replication slots: cannot read pg_replication_slots (source down?)"; return 1; }
+  while IFS='|' read -r name active wal_status retained unconfirmed age; do
+    [[ -n $name ]] || continue
+    any=1
+    if [[ $wal_status == lost ]]; then
+      echo "replication slot $name: INVALIDATED (PostgreSQL removed WAL it still needed; max_slot_wal_keep_size?). Changes since are lost to it."
+      echo "  way out: curl -X PUT $c/stop; psql -c \"SELECT pg_drop_replication_slot('$name')\"; curl -X DELETE $c/offsets; curl -X PUT $c/resume   (a new slot and a new initial snapshot)"
+      st=1; continue
+    fi
+    case $age in
+      '') age='none' ;;
+      '?') age='unknown (no pg_walinspect)' ;;
+      '>64MB') age='older than the first 64 MB of unconfirmed WAL' ;;
+      *) age="${age} s ago" ;;
+    esac
+    echo "replication slot $name: $([[ $active == t ]] && echo active || echo INACTIVE)${wal_status:+ (wal_status $wal_status)}, retained WAL $retained bytes (restart_lsn), unconfirmed $unconfirmed bytes, oldest unconfirmed commit: $age"
+  done <<<"$rows"
+  if [[ -n $want ]] && ! grep -q "^$want|" <<<"$rows"; then
+    echo "replication slot $want (of connector $CONNECTOR_NAME): MISSING. At its next start the connector creates it at the current WAL position: changes since its stored offset would be skipped."
+    echo "  way out: curl -X PUT $c/stop; curl -X DELETE $c/offsets; curl -X PUT $c/resume   (a new slot and a new initial snapshot)"
+    return 1
+  fi
+  (( any )) || echo "replication slots: none (connector never started)"
+  return $st
+}
+
 cdc_init
 set +e
 rc=0
@@ -15,15 +64,7 @@ if (( WAREHOUSE_LOCAL )); then pg_status warehouse || rc=1; else echo "warehouse
 kafka_status || rc=1
 registry_status || rc=1
 connect_status || rc=1
-slot=$(psql_url "${SOURCE_ADMIN_URL:-$SOURCE_DATABASE_URL}" -At -F ' ' -c \
-  "SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
-     FROM pg_replication_slots WHERE slot_name = 'debezium_orders'" 2>/dev/null)
-if [[ -n $slot ]]; then
-  read -r name active retained unconfirmed <<<"$slot"
-  echo "replication slot $name: active=$active, retained WAL $retained bytes (restart_lsn), $unconfirmed bytes not yet confirmed"
-else
-  echo "replication slot debezium_orders: none (source down, or connector never started)"
-fi
+slots_status || rc=1
 processor_status || rc=1
 [[ -f $REPO_DIR/bi/status.sh ]] && { bash "$REPO_DIR/bi/status.sh" || rc=1; }
 exit $rc

@@ -58,7 +58,10 @@ connect_start
 registry_wait
 connect_wait
 
-# 4. The connector (idempotent PUT), then the processor.
+# 4. The connector (created if missing, never overwritten: make connector-apply), then the processor.
+# The signal topic first: the connector's Kafka signal channel reads its partition 0.
+out=$(node "$INFRA_DIR/ensure-topics.js" "$KAFKA_BOOTSTRAP_SERVERS" 1 dbserver1-signal 2>&1) \
+  || die "could not create topic dbserver1-signal on $KAFKA_BOOTSTRAP_SERVERS: $out"
 connector_register
 # The change topic exists before anything subscribes to it (Debezium creates it only with the
 # table's first event), with the partitions the connector would give it.

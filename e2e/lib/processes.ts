@@ -91,6 +91,10 @@ export async function deleteConnector(name: string): Promise<void> {
 export interface CapturedTable {
   /** Topic prefix of the table's own connector: its topic is `<prefix>.public.<table>`. */
   prefix: string;
+  /** The table's own connector, replication slot and publication. */
+  connector: string;
+  slot: string;
+  publication: string;
   processor: ProcessorHandle;
   /** Stops the processor, removes the connector, its slot and its publication. */
   teardown(): Promise<void>;
@@ -101,7 +105,7 @@ export interface CapturedTable {
  * and publication) and loads it with a processor instance of its own, so a test can alter the
  * table freely without touching `orders` and its connector.
  */
-export async function captureTable(table: string, tag: string, opts: { processorEnv?: Record<string, string> } = {}): Promise<CapturedTable> {
+export async function captureTable(table: string, tag: string, opts: { processorEnv?: Record<string, string>; connector?: Record<string, string> } = {}): Promise<CapturedTable> {
   const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
   const prefix = `${tag}${suffix}`;
   const connector = `${tag}-${suffix}`;
@@ -116,6 +120,9 @@ export async function captureTable(table: string, tag: string, opts: { processor
   let processor: ProcessorHandle | null = null;
   const captured: CapturedTable = {
     prefix,
+    connector,
+    slot,
+    publication,
     get processor() {
       return processor!;
     },
@@ -139,6 +146,7 @@ export async function captureTable(table: string, tag: string, opts: { processor
       'publication.autocreate.mode': 'disabled',
       'slot.name': slot,
       'snapshot.mode': 'initial',
+      ...opts.connector,
     });
     processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: topic, PROCESSOR_GROUP_ID: group, ...opts.processorEnv });
   } catch (err) {
