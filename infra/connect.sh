@@ -13,7 +13,10 @@ jdbc_sink_plugin_dir() {
   printf '%s/plugins/debezium-jdbc-%s' "$DIST_DIR" "$v"
 }
 
-connect_write_conf() {
+# What connector configs may name as ${env:NAME}: passed to the worker, and allowed by its config provider.
+CONNECT_ENV_NAMES=(DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME DEBEZIUM_USER DEBEZIUM_PASSWORD APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS)
+
+connect_link_plugins() {
   # plugin.path names a folder of plugin folders: one link per plugin, exactly the versions pinned in the pom.
   local pdir=$DATA_DIR/connect-plugins
   rm -rf "$pdir"; mkdir -p "$pdir"
@@ -21,8 +24,15 @@ connect_write_conf() {
   ln -s "$CONVERTER_PLUGIN" "$pdir/apicurio-converter"
   JDBC_SINK_PLUGIN=$(jdbc_sink_plugin_dir)
   [[ -f $JDBC_SINK_PLUGIN/.cdc-stamp ]] && ln -s "$JDBC_SINK_PLUGIN" "$pdir/debezium-connector-jdbc"
-  cat >"$CONF_DIR/connect-distributed.properties" <<EOF
+}
+
+# connect_write_conf [FILE]: the worker's properties (by default where the worker reads them).
+connect_write_conf() {
+  local pdir=$DATA_DIR/connect-plugins allow
+  allow=$(IFS='|'; echo "${CONNECT_ENV_NAMES[*]}")
+  cat >"${1:-$CONF_DIR/connect-distributed.properties}" <<EOF
 # Written by infra/connect.sh at every start: edit infra/connect.sh or defaults.env, not this file.
+# Worker environment: ${CONNECT_ENV_NAMES[*]}
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
 group.id=$CONNECT_GROUP_ID
 listeners=http://$BIND_HOST:$CONNECT_PORT
@@ -49,7 +59,7 @@ plugin.discovery=service_load
 # connectors/orders-source.json holds no password and no host.
 config.providers=env
 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
-config.providers.env.param.allowlist.pattern=^(DEBEZIUM_[A-Z_]+|APICURIO_REGISTRY_URL|KAFKA_BOOTSTRAP_SERVERS)\$
+config.providers.env.param.allowlist.pattern=^($allow)\$
 
 topic.creation.enable=true
 EOF
@@ -58,17 +68,30 @@ EOF
 connect_start() {
   local pid logf=$LOG_DIR/connect.log
   if (( ! CONNECT_LOCAL )); then connect_check_external; return 0; fi
-  if pid=$(running_pid connect "$(CONNECT_MARKER)"); then log "Kafka Connect already running (pid $pid)"; CONNECT_PID=$pid CONNECT_WAS_UP=1; return 0; fi
+  if pid=$(running_pid connect "$(CONNECT_MARKER)"); then
+    # A worker started by an older version of this script lacks settings or environment that
+    # connector configs now refer to: restart it (capture resumes from its stored offsets).
+    local want; want=$(mktemp)
+    connect_write_conf "$want"
+    if cmp -s "$want" "$CONF_DIR/connect-distributed.properties"; then
+      rm -f "$want"
+      log "Kafka Connect already running (pid $pid)"; CONNECT_PID=$pid CONNECT_WAS_UP=1; return 0
+    fi
+    rm -f "$want"
+    log "Kafka Connect (pid $pid) runs an older worker configuration: restarting it with the current one"
+    connect_stop
+  fi
   CONNECT_WAS_UP=0
   [[ -d $CONNECT_LIBS && -d $DEBEZIUM_PLUGIN && -d $CONVERTER_PLUGIN ]] || die "Kafka Connect or its plugins are not installed in $DIST_DIR: run make install"
   find_java
   require_free_port "$CONNECT_PORT" CONNECT_PORT "Kafka Connect"
+  connect_link_plugins
   connect_write_conf
   CONNECT_T0=$(date +%s%N)
   # The worker's environment carries what the connector config refers to as ${env:...}.
-  start_bg connect "$logf" env DEBEZIUM_DB_HOST="$DEBEZIUM_DB_HOST" DEBEZIUM_DB_PORT="$DEBEZIUM_DB_PORT" \
-    DEBEZIUM_DB_NAME="$DEBEZIUM_DB_NAME" DEBEZIUM_USER="$DEBEZIUM_USER" DEBEZIUM_PASSWORD="$DEBEZIUM_PASSWORD" \
-    APICURIO_REGISTRY_URL="$APICURIO_REGISTRY_URL" KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+  local envs=() n
+  for n in "${CONNECT_ENV_NAMES[@]}"; do envs+=("$n=${!n}"); done
+  start_bg connect "$logf" env "${envs[@]}" \
     "$JAVA" "$(CONNECT_MARKER)" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
     -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/connect-distributed.properties"
@@ -181,7 +204,9 @@ connector_wait_running() {
       warn "connector $CONNECTOR_NAME is ${st%% *} (left so; to resume: curl -X PUT $url/resume)"
       return 0
     fi
-    if [[ $st == *FAILED* ]]; then
+    # Right after a worker (re)start the status topic can still show the previous task's FAILED
+    # until the new task reports: a failure counts once it outlives that moment.
+    if [[ $st == *FAILED* ]] && (( $(date +%s%N) - t0 > 15000000000 )); then
       curl -sS "$url/status" | head -c 2000 >&2; echo >&2
       die "connector $CONNECTOR_NAME is FAILED ($st); see $LOG_DIR/connect.log; after fixing the cause: curl -X POST '$url/restart?includeTasks=true&onlyFailed=true'"
     fi
@@ -218,6 +243,54 @@ connector_register() {
   connector_wait_running
 }
 
+# The former lsn.flush.mode=connector_and_driver let the JDBC driver confirm WAL positions that
+# Connect had not stored, so on a stack that ran it the slot can already be past the stored offset:
+# Debezium, now trusting only its stored offset, would fail ("no longer available on the server").
+# prints "STORED SLOT" (bytes) when that is the case for the running connector, nothing otherwise.
+connector_slot_ahead() {
+  local url=$1 config=$2 slot stored ahead
+  slot=$(node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if (c["lsn.flush.mode"]==="connector_and_driver") console.log(c["slot.name"]||"")' "$config" 2>/dev/null)
+  [[ -n $slot ]] || return 0
+  stored=$(curl -fsS --max-time 10 "$url/offsets" 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const o=JSON.parse(s).offsets[0];console.log(o&&o.offset.lsn!==undefined?String(o.offset.lsn):"")}catch(e){}})')
+  [[ $stored =~ ^[0-9]+$ ]] || return 0
+  [[ $slot =~ ^[a-z0-9_]+$ ]] || return 0 # PostgreSQL's rule for slot names: safe to quote as a literal
+  ahead=$(psql_url "$SOURCE_DATABASE_URL" -At -c "SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = '$slot'" 2>/dev/null | head -1)
+  [[ $ahead =~ ^[0-9]+$ ]] && (( ahead > stored )) && echo "$stored $ahead"
+  return 0
+}
+
+# connector_wait_state URL STATE: the connector itself reaches STATE (STOPPED, RUNNING), bounded.
+connector_wait_state() {
+  local url=$1 want=$2 st deadline=$(( $(date +%s) + START_TIMEOUT ))
+  until st=$(connector_states || true); [[ ${st%% *} == "$want" ]]; do
+    (( $(date +%s) >= deadline )) && die "connector $CONNECTOR_NAME did not reach $want within ${START_TIMEOUT}s (states: ${st:-none})"
+    sleep 0.3
+  done
+}
+
+# One-off, while moving off connector_and_driver: the connector is stopped, its stored offset set to
+# the slot's confirmed position (what PostgreSQL can still send), the file's config applied, resumed.
+connector_apply_realigned() {
+  local url=$1 payload=$2 body=$3 stored=$4 slot=$5 code
+  warn "the running config has lsn.flush.mode=connector_and_driver and its slot ($slot bytes) is past the stored offset ($stored): moving the stored offset to the slot once (changes in between that never reached Kafka cannot be read again; make verify shows whether any are missing)"
+  curl -fsS --max-time 30 -X PUT "$url/stop" >/dev/null || die "PUT $url/stop failed"
+  connector_wait_state "$url" STOPPED
+  code=$(connector_put "$url" "$payload" "$body")
+  connector_readback "$url" "$payload"
+  curl -fsS --max-time 10 "$url/offsets" >"$body" || die "GET $url/offsets failed"
+  node -e '
+    const fs = require("fs"); const cur = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).offsets[0];
+    const n = Number(process.argv[2]);
+    const offset = { ...cur.offset, lsn: n, lsn_proc: n, lsn_commit: n, messageType: "COMMIT" };
+    fs.writeFileSync(process.argv[1], JSON.stringify({ offsets: [{ partition: cur.partition, offset }] }));' "$body" "$slot" \
+    || die "could not build the offset for $url/offsets"
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 -X PATCH -H 'Content-Type: application/json' --data-binary @"$body" "$url/offsets")
+  [[ $code == 200 ]] || die "PATCH $url/offsets answered HTTP $code"
+  curl -fsS --max-time 30 -X PUT "$url/resume" >/dev/null || die "PUT $url/resume failed"
+  log "connector $CONNECTOR_NAME: config of connectors/$CONNECTOR_NAME.json applied, stored offset moved to the slot ($slot)"
+}
+
 # make connector-apply: shows the running config against connectors/<name>.json key by key and,
 # once confirmed (or YES=1), applies the file's config (a PUT restarts the connector's task).
 connector_apply() {
@@ -239,10 +312,17 @@ connector_apply() {
     read -r -p "apply connectors/$CONNECTOR_NAME.json to the running connector (its task restarts)? [y/N] " answer
     [[ $answer == [yY]* ]] || { rm -f "$body"; log "not applied"; return 1; }
   fi
-  code=$(connector_put "$url" "$payload" "$body")
-  rm -f "$body"
-  connector_readback "$url" "$payload"
-  log "connector $CONNECTOR_NAME: config of connectors/$CONNECTOR_NAME.json applied (HTTP $code)"
+  local ahead=()
+  [[ $code == 200 ]] && read -r -a ahead <<<"$(connector_slot_ahead "$url" "$body")"
+  if (( ${#ahead[@]} == 2 )); then
+    connector_apply_realigned "$url" "$payload" "$body" "${ahead[0]}" "${ahead[1]}"
+    rm -f "$body"
+  else
+    code=$(connector_put "$url" "$payload" "$body")
+    rm -f "$body"
+    connector_readback "$url" "$payload"
+    log "connector $CONNECTOR_NAME: config of connectors/$CONNECTOR_NAME.json applied (HTTP $code)"
+  fi
   connector_wait_running
 }
 

@@ -51,8 +51,17 @@ processor_build() {
 processor_start() {
   local pid main logf=$LOG_DIR/processor.log
   main=$(PROCESSOR_MAIN)
-  if pid=$(running_pid processor "$main"); then log "processor already running (pid $pid)"; return 0; fi
   processor_build
+  if pid=$(running_pid processor "$main"); then
+    # A processor started before the last build runs old code: restart it (graceful; it resumes
+    # from the offsets stored in the warehouse, so nothing is lost or doubled).
+    if [[ $REPO_DIR/dist/.cdc-build-stamp -nt $(pidfile processor) ]]; then
+      log "processor (pid $pid) runs an older build: restarting it"
+      processor_stop
+    else
+      log "processor already running (pid $pid)"; return 0
+    fi
+  fi
   if [[ ! -f $main ]]; then
     warn "processor not built yet (no dist/processor/src/main.js): the pipeline runs up to Kafka; start it later with infra/processor.sh start"
     return 0
