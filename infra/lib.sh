@@ -222,7 +222,7 @@ as_pg_user() {
 
 # ---------------------------------------------------------------- configuration
 
-SECRET_KEYS=(SHOP_PASSWORD DEBEZIUM_PASSWORD PROCESSOR_PASSWORD ANALYST_PASSWORD REGISTRY_DB_PASSWORD PG_ADMIN_PASSWORD)
+SECRET_KEYS=(SHOP_PASSWORD DEBEZIUM_PASSWORD PROCESSOR_PASSWORD ANALYST_PASSWORD REGISTRY_DB_PASSWORD PG_ADMIN_PASSWORD MONITOR_PASSWORD)
 
 # Passwords: the environment wins; otherwise $DATA_DIR/secrets.env, generated on first use (mode 600).
 load_secrets() {
@@ -286,7 +286,10 @@ cdc_init() {
 
   if (( SOURCE_LOCAL )); then
     SOURCE_DATABASE_URL=$local_source SOURCE_ADMIN_URL=$local_source_admin
+    # Read-only monitoring role (pg_monitor): the processor's replication slot metrics.
+    SOURCE_MONITOR_URL=${SOURCE_MONITOR_URL:-postgres://cdc_monitor:$(urlencode "$MONITOR_PASSWORD")@$h:$SOURCE_PG_PORT/$SOURCE_DB}
   else
+    SOURCE_MONITOR_URL=${SOURCE_MONITOR_URL:-}
     [[ -n $given_source ]] || die "SOURCE_ADMIN_URL is set but SOURCE_DATABASE_URL is not: give both for an external source"
     SOURCE_DATABASE_URL=$given_source SOURCE_ADMIN_URL=$given_source_admin
   fi
@@ -329,7 +332,7 @@ cdc_init() {
 pom_prop() { sed -n "s#.*<$1>\(.*\)</$1>.*#\1#p" "$INFRA_DIR/maven/pom.xml" | head -1; }
 
 # The KEY=value lines of `make env` (no passwords other than inside the URLs).
-ENV_KEYS=(SOURCE_DATABASE_URL SOURCE_ADMIN_URL WAREHOUSE_DATABASE_URL WAREHOUSE_ADMIN_URL ANALYST_DATABASE_URL
+ENV_KEYS=(SOURCE_DATABASE_URL SOURCE_ADMIN_URL SOURCE_MONITOR_URL WAREHOUSE_DATABASE_URL WAREHOUSE_ADMIN_URL ANALYST_DATABASE_URL
           KAFKA_BOOTSTRAP_SERVERS CONNECT_URL SCHEMA_REGISTRY_URL APICURIO_REGISTRY_URL PROCESSOR_URL PROCESSOR_PORT
           DATA_DIR LOG_DIR)
 

@@ -138,6 +138,11 @@ pg_setup_source() {
   psql_url "$(url_with_db "$admin_url" postgres)" -v src_db="$SOURCE_DB" -v dbz_user="$DEBEZIUM_USER" <<'SQL'
 \getenv shop_pw SHOP_PASSWORD
 \getenv dbz_pw DEBEZIUM_PASSWORD
+\getenv monitor_pw MONITOR_PASSWORD
+SELECT 'CREATE ROLE cdc_monitor LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdc_monitor') \gexec
+ALTER ROLE cdc_monitor WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'monitor_pw';
+ALTER ROLE cdc_monitor SET default_transaction_read_only = on;
+GRANT pg_monitor TO cdc_monitor;
 SELECT 'CREATE ROLE shop LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'shop') \gexec
 ALTER ROLE shop WITH LOGIN NOSUPERUSER PASSWORD :'shop_pw';
 SELECT format('CREATE ROLE %I LOGIN REPLICATION', :'dbz_user')
@@ -183,6 +188,11 @@ GRANT SELECT ON public.orders TO :"dbz_user";
 -- make status reads the commit time of the oldest change a slot has not confirmed from the WAL.
 SELECT 'CREATE EXTENSION IF NOT EXISTS pg_walinspect'
  WHERE EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_walinspect') \gexec
+-- The processor's slot metrics read the commit time of a slot's oldest unconfirmed change from
+-- the WAL: that one function, not the pg_read_server_files role it defaults to.
+SELECT 'GRANT EXECUTE ON FUNCTION pg_get_wal_records_info(pg_lsn, pg_lsn) TO cdc_monitor'
+ WHERE EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_walinspect') \gexec
+GRANT CONNECT ON DATABASE :"src_db" TO cdc_monitor;
 GRANT SELECT, INSERT, UPDATE ON public.debezium_heartbeat TO :"dbz_user";
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.debezium_signal TO :"dbz_user";
 SQL

@@ -44,6 +44,9 @@ const schema = {
     topics: { doc: 'Debezium topics to load (comma-separated).', format: 'list', default: ['dbserver1.public.orders'], env: 'PROCESSOR_TOPICS' },
     topicPattern: { doc: 'A regular expression of topics to load instead of the list (matched at start).', format: String, default: '', env: 'PROCESSOR_TOPIC_PATTERN' },
   },
+  source: {
+    monitorUrl: { doc: 'Source PostgreSQL, read-only monitoring role: replication slot metrics on /metrics (optional).', format: 'url-string', default: '', env: 'SOURCE_MONITOR_URL', sensitive: true },
+  },
   registry: {
     url: { doc: 'Confluent-compatible schema registry base URL.', format: 'url-string', default: 'http://127.0.0.1:18080/apis/ccompat/v7', env: 'SCHEMA_REGISTRY_URL' },
   },
@@ -76,6 +79,7 @@ const schema = {
 export interface Config {
   warehouse: { url: string };
   kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string };
+  source: { monitorUrl: string };
   registry: { url: string };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
   retry: { maxBackoffMs: number };

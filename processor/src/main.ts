@@ -4,7 +4,8 @@ import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
 import { startHttp } from './http';
 import { createLogger, redactUrl, type Logger } from './log';
-import { createMetrics } from './metrics';
+import { addSlotMetrics, createMetrics } from './metrics';
+import { readSlots } from './slots';
 import { readOffset } from './offsets';
 import { Pipeline } from './pipeline';
 import { RegistrySchemas } from './registry';
@@ -57,6 +58,24 @@ async function main(): Promise<void> {
   const offsetsPool = await checkWarehouse(config.warehouse.url);
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
+  // The source's replication slots on /metrics, when a monitoring URL is given: a small pool of
+  // its own, so a source that is away only blanks these gauges.
+  let sourcePool: Pool | null = null;
+  if (config.source.monitorUrl) {
+    const pool = new Pool({ connectionString: config.source.monitorUrl, application_name: 'cdc-processor-monitor', max: 1, connectionTimeoutMillis: 3000 });
+    pool.on('error', (err) => log.warn('source monitoring connection lost', { error: err }));
+    sourcePool = pool;
+    let failing = false;
+    addSlotMetrics(metrics, async () => {
+      const slots = await readSlots(pool);
+      failing = false;
+      return slots;
+    }, (err) => {
+      if (!failing) log.warn('cannot read the source replication slots (SOURCE_MONITOR_URL); slot metrics are blank until it answers', { error: err });
+      failing = true;
+    });
+  }
+
   const schemas = new RegistrySchemas(config.registry.url);
   const writers = Array.from({ length: config.batch.lanes }, () =>
     new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log));
@@ -91,6 +110,7 @@ async function main(): Promise<void> {
     await pipeline.stop();
     server.close();
     await offsetsPool.end().catch(() => undefined);
+    await sourcePool?.end().catch(() => undefined);
     log.info('stopped');
     process.exit(0);
   };

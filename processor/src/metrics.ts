@@ -1,5 +1,6 @@
 // Prometheus metrics of the processor (GET /metrics).
 import * as client from 'prom-client';
+import type { SlotState } from './slots';
 
 export function createMetrics() {
   const registry = new client.Registry();
@@ -20,3 +21,34 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Per replication slot of the source (SOURCE_MONITOR_URL), read at scrape time, at most every 5 s. */
+export function addSlotMetrics(m: Metrics, read: () => Promise<SlotState[]>, onError: (err: unknown) => void): void {
+  let cached: { at: number; slots: Promise<SlotState[]> } | null = null;
+  const slots = (): Promise<SlotState[]> => {
+    if (!cached || Date.now() - cached.at > 5000) {
+      const p = read().catch((err) => {
+        onError(err);
+        return [] as SlotState[];
+      });
+      cached = { at: Date.now(), slots: p };
+    }
+    return cached.slots;
+  };
+  const gauge = (name: string, help: string, value: (s: SlotState) => number | null) =>
+    new client.Gauge({
+      name, help, labelNames: ['slot'], registers: [m.registry],
+      async collect() {
+        this.reset();
+        for (const s of await slots()) {
+          const v = value(s);
+          if (v !== null) this.set({ slot: s.slot }, v);
+        }
+      },
+    });
+  gauge('cdc_source_slot_active', 'Replication slot in use by a connector (1) or not (0)', (s) => (s.active ? 1 : 0));
+  gauge('cdc_source_slot_invalidated', 'PostgreSQL removed WAL the slot still needed (1): its connector cannot resume from it', (s) => (s.invalidated ? 1 : 0));
+  gauge('cdc_source_slot_retained_wal_bytes', 'WAL the slot keeps on the source (from restart_lsn)', (s) => s.retainedBytes);
+  gauge('cdc_source_slot_unconfirmed_wal_bytes', 'WAL the connector has not confirmed (from confirmed_flush_lsn)', (s) => s.unconfirmedBytes);
+  gauge('cdc_source_slot_oldest_unconfirmed_seconds', 'Age of the oldest commit the slot has not confirmed (0: none)', (s) => s.oldestUnconfirmedSeconds);
+}
