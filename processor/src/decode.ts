@@ -26,6 +26,7 @@ export interface ChangeEvent {
 export type Decoded =
   | { kind: 'event'; event: ChangeEvent }
   | { kind: 'skip'; why: string }
+  | { kind: 'truncate'; table: string; lsn: bigint; sourceTsMicros: bigint; txId: bigint | null }
   | { kind: 'reject'; stage: 'decode' | 'schema' | 'validate'; table: string; reason: string; payload?: unknown };
 
 const MAGIC_BYTE = 0;

@@ -1,7 +1,8 @@
 // SQL that moves one staged batch into the warehouse, inside the batch's transaction:
 // fill unchanged TOAST values, drop events the warehouse already has, append history, merge
 // the current rows. Pure text builders; writer.ts runs them.
-import { factTable, latestTable } from './ddl';
+import { factTable, latestTable, truncatesTable } from './ddl';
+import { derivedName } from './names';
 import { ident, idents, literal } from './sql';
 
 /** Pipeline columns of the staging table, after the warehouse's data columns. */
@@ -17,7 +18,7 @@ export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
   ['_unavailable', 'text[]'],
 ];
 
-export const stageTable = (table: string): string => `_stage_${table}`;
+export const stageTable = (table: string): string => derivedName(table, '', '_stage_');
 
 /** A session-local staging table; its rows vanish at commit, so a batch never sees another's. */
 export function createStageSql(table: string, columns: Array<[string, string]>): string[] {
@@ -42,9 +43,21 @@ export interface MergeSql {
    *  only new events reach the current rows. Its row count is the number of re-sent events. */
   appendFact: string;
   mergeLatest: string;
+  /** Removes from the stage the snapshot reads ('r') that change nothing: their data columns
+   *  equal the key's state before them (the previous staged event of the key, or the current
+   *  row). Null unless asked for (a batch without snapshot reads needs no such pass). Its row
+   *  count is the number of unchanged reads. */
+  dropUnchangedReads: string | null;
 }
 
-export function mergeSql(table: string, columns: string[], keys: string[], unavailableColumns: string[]): MergeSql {
+export interface MergeOptions {
+  /** Column types (of `<table>_fact`); a type without equality (xml) is compared as text. */
+  types?: Map<string, string>;
+  /** The batch has snapshot reads: plan dropUnchangedReads. */
+  snapshotReads?: boolean;
+}
+
+export function mergeSql(table: string, columns: string[], keys: string[], unavailableColumns: string[], options: MergeOptions = {}): MergeSql {
   const s = `pg_temp.${ident(stageTable(table))}`;
   const f = ident(factTable(table));
   const l = ident(latestTable(table));
@@ -69,6 +82,24 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `gone AS (DELETE FROM ${l} AS l USING last WHERE last.op = 'd' AND ${keyMatch(keys, 'l', 'last')} AND l.source_lsn <= last.source_lsn) ` +
     `INSERT INTO ${l} AS l (${cols}, source_ts, source_lsn, processed_at) ` +
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +
+    // A delete or a truncate leaves no row to compare with: a change older than either, arriving
+    // after it (another partition, a re-send), must not bring the row back. The fact table's
+    // unique index, led by the key, finds a later delete of the key.
+    `AND NOT EXISTS (SELECT FROM ${f} AS d WHERE ${keyMatch(keys, 'd', 'last')} AND d.source_lsn > last.source_lsn AND d.op = 'd') ` +
+    `AND NOT EXISTS (SELECT FROM ${ident(truncatesTable(table))} AS t WHERE t.source_lsn > last.source_lsn) ` +
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
-  return { fill, appendFact, mergeLatest };
+  return { fill, appendFact, mergeLatest, dropUnchangedReads: options.snapshotReads ? dropUnchangedReadsSql(table, columns, keys, options.types) : null };
+}
+
+/** See MergeSql.dropUnchangedReads. */
+function dropUnchangedReadsSql(table: string, columns: string[], keys: string[], types = new Map<string, string>()): string {
+  const s = `pg_temp.${ident(stageTable(table))}`;
+  const l = ident(latestTable(table));
+  const row = (alias: string) => `ROW(${columns.map((c) => (types.get(c) === 'xml' ? `${alias}.${ident(c)}::text` : `${alias}.${ident(c)}`)).join(', ')})`;
+  return (
+    `DELETE FROM ${s} AS s USING (SELECT x._seq, lag(x._seq) OVER (PARTITION BY ${keys.map((k) => `x.${ident(k)}`).join(', ')} ORDER BY x.source_lsn, x._seq) AS prev FROM ${s} AS x) AS o ` +
+    `WHERE s.op = 'r' AND o._seq = s._seq AND CASE WHEN o.prev IS NULL ` +
+    `THEN EXISTS (SELECT FROM ${l} AS l WHERE ${keyMatch(keys, 'l', 's')} AND ${row('l')} IS NOT DISTINCT FROM ${row('s')}) ` +
+    `ELSE EXISTS (SELECT FROM ${s} AS p WHERE p._seq = o.prev AND p.op <> 'd' AND ${row('p')} IS NOT DISTINCT FROM ${row('s')}) END`
+  );
 }
