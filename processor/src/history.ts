@@ -38,7 +38,9 @@ const latestOf = (table: string): string => derivedName(table, '_latest');
 /** Columns the history view adds after the row's first columns (later source columns follow). */
 export const HISTORY_META: readonly string[] = ['valid_from', 'valid_to', 'is_current', 'op', 'source_lsn', 'source_txid', 'processed_at'];
 /** Names the view computes itself: a source column with one of these names would be ambiguous. */
-export const HISTORY_RESERVED: readonly string[] = ['valid_from', 'valid_to', 'is_current'];
+export const HISTORY_RESERVED: readonly string[] = ['valid_from', 'valid_to', 'is_current', '__next_truncate_lsn'];
+/** The view's inner column: the LSN of the first truncate after a version. */
+const NEXT_TRUNCATE = '__next_truncate_lsn';
 
 /** Pipeline columns of `<table>_fact` and `<table>_latest` (kept in sync with ddl.ts). */
 const FACT_PIPELINE = new Set(['op', 'source_ts', 'source_lsn', 'source_txid', 'kafka_topic', 'kafka_partition', 'kafka_offset', 'processed_at']);
@@ -114,20 +116,26 @@ export function historySelectSql(table: string, factColumns: string[], keys: str
   const t = `public.${ident(truncatesOf(table))}`;
   const window = `PARTITION BY ${keys.map((k) => `f.${ident(k)}`).join(', ')} ORDER BY f.source_lsn`;
   // A version ends at the key's next change or at the first truncate after it, whichever came
-  // first (by LSN); a version a truncate ended is not current.
+  // first (by LSN); a version a truncate ended is not current. The truncate is looked up only
+  // when the table has one (the CASE tests an uncorrelated EXISTS once per query), so a table
+  // never truncated pays nothing per row.
+  const next = ident(NEXT_TRUNCATE);
+  const base = [
+    ...data.map((c) => `f.${ident(c)}`),
+    'f.source_ts', 'f.source_lsn', 'f.op', 'f.source_txid', 'f.processed_at',
+    `CASE WHEN EXISTS (SELECT FROM ${t}) THEN (SELECT t.source_lsn FROM ${t} AS t WHERE t.source_lsn > f.source_lsn ORDER BY t.source_lsn LIMIT 1) END AS ${next}`,
+  ];
   const inner = [
     ...data.map((c) => `f.${ident(c)}`),
     'f.source_ts AS valid_from',
-    `CASE WHEN tr.source_lsn < coalesce(lead(f.source_lsn) OVER w, tr.source_lsn + 1) THEN tr.source_ts ELSE lead(f.source_ts) OVER w END AS valid_to`,
-    `lead(f.source_lsn) OVER w IS NULL AND tr.source_lsn IS NULL AS is_current`,
+    `CASE WHEN f.${next} < coalesce(lead(f.source_lsn) OVER w, f.${next} + 1) THEN (SELECT t.source_ts FROM ${t} AS t WHERE t.source_lsn = f.${next}) ELSE lead(f.source_ts) OVER w END AS valid_to`,
+    `lead(f.source_lsn) OVER w IS NULL AND f.${next} IS NULL AS is_current`,
     'f.op', 'f.source_lsn', 'f.source_txid', 'f.processed_at',
   ];
   const outer = historyColumns(factColumns).map((c) => `v.${ident(c)}`);
   return (
-    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM ${f} AS f ` +
-    `LEFT JOIN LATERAL (SELECT t.source_lsn, t.source_ts FROM ${t} AS t WHERE t.source_lsn > f.source_lsn ORDER BY t.source_lsn LIMIT 1) AS tr ON true ` +
+    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM (SELECT ${base.join(', ')} FROM ${f} AS f) AS f ` +
     `WINDOW w AS (${window})) AS v ` +
-    // A delete only closes the version before it.
     `WHERE v.op <> 'd'`
   );
 }
@@ -151,10 +159,10 @@ export function asOfSelectSql(table: string, latestColumns: Map<string, string>,
   const notInLatest = `NOT EXISTS (SELECT FROM ${l} AS n WHERE ${match('n', 'h')} AND n.source_ts <= $1)`;
   // The version was live at the instant unless a truncate at or before it came after it.
   const notTruncated = `NOT EXISTS (SELECT FROM ${t} AS t WHERE t.source_ts <= $1 AND t.source_lsn > x.source_lsn)`;
-  const lastBefore = (where: string) =>
+  const lastBefore = (where: string, gate = '') =>
     `SELECT ${fromFact.join(', ')} FROM (SELECT DISTINCT ON (${keyList('h')}) h.* FROM ${f} AS h ` +
     `WHERE h.source_ts <= $1 AND ${where} AND ${notInLatest} ` +
-    `ORDER BY ${keyList('h')}, h.source_lsn DESC) AS x WHERE x.op <> 'd' AND ${notTruncated}`;
+    `ORDER BY ${keyList('h')}, h.source_lsn DESC) AS x WHERE x.op <> 'd' AND ${notTruncated}${gate}`;
   return (
     // Keys whose newest change committed at or before the instant: live then, as now (a
     // truncate removes the older rows from _latest, so what is left there came after it).
@@ -166,10 +174,11 @@ export function asOfSelectSql(table: string, latestColumns: Map<string, string>,
     lastBefore(`${tuple('h')} IN (SELECT ${keyList('c')} FROM ${f} AS c WHERE c.source_ts > $1)`) +
     ' UNION ALL ' +
     // Keys not changed since the instant but gone from _latest: a truncate after the instant
-    // removed them. Planned only when there is one (a one-time filter on the small table).
+    // removed them. Run only when there is one: the test on the small table, at the top of the
+    // branch, is a one-time filter above everything else in it (no worker is even started).
     lastBefore(
-      `EXISTS (SELECT FROM ${t} AS a WHERE a.source_ts > $1) ` +
-      `AND NOT EXISTS (SELECT FROM ${f} AS c WHERE ${match('c', 'h')} AND c.source_ts > $1)`,
+      `NOT EXISTS (SELECT FROM ${f} AS c WHERE ${match('c', 'h')} AND c.source_ts > $1)`,
+      ` AND EXISTS (SELECT FROM ${t} AS a WHERE a.source_ts > $1)`,
     )
   );
 }
