@@ -84,9 +84,11 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +
     // A delete or a truncate leaves no row to compare with: a change older than either, arriving
     // after it (another partition, a re-send), must not bring the row back. The fact table's
-    // unique index, led by the key, finds a later delete of the key.
-    `AND NOT EXISTS (SELECT FROM ${f} AS d WHERE ${keyMatch(keys, 'd', 'last')} AND d.source_lsn > last.source_lsn AND d.op = 'd') ` +
-    `AND NOT EXISTS (SELECT FROM ${ident(truncatesTable(table))} AS t WHERE t.source_lsn > last.source_lsn) ` +
+    // unique index, led by the key, finds a later delete of the key: probed per row (a scalar
+    // subquery with LIMIT is never turned into a join, which would be planned as a scan of the
+    // whole history); the newest truncate is read once per statement.
+    `AND (SELECT 1 FROM ${f} AS d WHERE ${keyMatch(keys, 'd', 'last')} AND d.source_lsn > last.source_lsn AND d.op = 'd' LIMIT 1) IS NULL ` +
+    `AND last.source_lsn > (SELECT coalesce(max(t.source_lsn), -1) FROM ${ident(truncatesTable(table))} AS t) ` +
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
   return { fill, appendFact, mergeLatest, dropUnchangedReads: options.snapshotReads ? dropUnchangedReadsSql(table, columns, keys, options.types) : null };
 }
