@@ -1,7 +1,8 @@
 // SQL that moves one staged batch into the warehouse, inside the batch's transaction:
 // fill unchanged TOAST values, drop events the warehouse already has, append history, merge
 // the current rows. Pure text builders; writer.ts runs them.
-import { factTable, latestTable, truncatesTable } from './ddl';
+import { columnDefault, factTable, latestTable, truncatesTable } from './ddl';
+import type { TableModel } from './columns';
 import { derivedName } from './names';
 import { ident, idents, literal } from './sql';
 
@@ -104,4 +105,34 @@ function dropUnchangedReadsSql(table: string, columns: string[], keys: string[],
     `THEN EXISTS (SELECT FROM ${l} AS l WHERE ${keyMatch(keys, 'l', 's')} AND ${row('l')} IS NOT DISTINCT FROM ${row('s')}) ` +
     `ELSE EXISTS (SELECT FROM ${s} AS p WHERE p._seq = o.prev AND p.op <> 'd' AND ${row('p')} IS NOT DISTINCT FROM ${row('s')}) END`
   );
+}
+
+/**
+ * A column the source added with a DEFAULT, in a batch that also holds changes from before the
+ * ALTER (their schema lacks the column): those rows had the default at the source once the
+ * ALTER ran, as every row then did, so they are staged with it rather than null. Only events
+ * older (by LSN) than the first event of the batch that has the column: a column missing from
+ * a newer event was dropped, and stays null. `events[i]` is the event staged with `_seq = i`.
+ */
+export function fillAddedDefaultsSql(table: string, events: Array<{ model: TableModel; lsn: bigint }>): Array<{ text: string; values: [number[]] }> {
+  const out: Array<{ text: string; values: [number[]] }> = [];
+  const models = [...new Set(events.map((e) => e.model))];
+  if (models.length < 2) return out;
+  const done = new Set<string>();
+  for (const m of models) {
+    for (const c of m.columns) {
+      if (done.has(c.name)) continue;
+      done.add(c.name);
+      const d = columnDefault(c);
+      if (!d || !('literal' in d)) continue;
+      const has = (e: { model: TableModel }) => e.model.columns.some((x) => x.name === c.name);
+      let first: bigint | null = null;
+      for (const e of events) if (has(e) && (first === null || e.lsn < first)) first = e.lsn;
+      const seqs = events.flatMap((e, i) => (!has(e) && first !== null && e.lsn < first ? [i] : []));
+      if (seqs.length) {
+        out.push({ text: `UPDATE pg_temp.${ident(stageTable(table))} SET ${ident(c.name)} = ${literal(d.literal)}::${c.pgType} WHERE _seq = ANY ($1::integer[])`, values: [seqs] });
+      }
+    }
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
-import { copySql, createStageSql, mergeSql, stageTable } from './merge';
+import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, stageTable } from './merge';
 import { createTruncatesSql, emptyLatestSql, recordTruncateSql, type TruncateEvent } from './truncate';
 import { microsToIso } from './copy-format';
 import { ident } from './sql';
@@ -199,6 +199,7 @@ export class WarehouseWriter {
     const keys = events[0].event.model.keyColumns;
     const sql = mergeSql(table, columns, keys, unavailable, { types: catalog.fact, snapshotReads: events.some((e) => e.event.op === 'r') });
     for (const fill of sql.fill) await client.query(fill);
+    for (const q of fillAddedDefaultsSql(table, events.map((e) => ({ model: e.event.model, lsn: e.event.lsn })))) await client.query(q.text, q.values);
     const unchanged = sql.dropUnchangedReads ? (await client.query(sql.dropUnchangedReads)).rowCount ?? 0 : 0;
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');

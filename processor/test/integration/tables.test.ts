@@ -255,6 +255,31 @@ describe('a column added at the source', () => {
     expect((await wh.admin.query('SELECT id, name, status, price, flag FROM defaults_as_of(now()) ORDER BY id')).rows).toEqual(expected);
   });
 
+  it('with a default, in the batch of changes from before the ALTER: those rows take it too; a column dropped later stays null', async () => {
+    const fx1 = tableFixture('defaults_batch', v1, key);
+    const fx2 = tableFixture('defaults_batch', withDefaults, key);
+    const writer = wh.writer();
+    await writer.write([await fx1.item(0, 0n, 'c', { id: 1n, name: 'one' }, 10n), await fx1.item(0, 1n, 'c', { id: 2n, name: 'two' }, 11n)]);
+    // Row 1 changed before the ALTER (old schema), row 2 after it: one batch.
+    await writer.write([
+      await fx1.item(0, 2n, 'u', { id: 1n, name: 'one!' }, 15n),
+      await fx2.item(0, 3n, 'u', { id: 2n, name: 'two!', status: 'old', price: null, flag: null }, 20n),
+    ]);
+    expect((await wh.admin.query('SELECT id, name, status, price, flag FROM defaults_batch_latest ORDER BY id')).rows).toEqual([
+      { id: '1', name: 'one!', status: 'new', price: '1.50', flag: true },
+      { id: '2', name: 'two!', status: 'old', price: null, flag: null },
+    ]);
+    // The columns dropped again at the source: a newer event without them leaves them null.
+    await writer.write([
+      await fx2.item(0, 4n, 'u', { id: 2n, name: 'two?', status: 'x', price: '2.00', flag: false }, 30n),
+      await fx1.item(0, 5n, 'u', { id: 1n, name: 'one?' }, 40n),
+    ]);
+    expect((await wh.admin.query('SELECT id, status, price, flag FROM defaults_batch_latest ORDER BY id')).rows).toEqual([
+      { id: '1', status: null, price: null, flag: null },
+      { id: '2', status: 'x', price: '2.00', flag: false },
+    ]);
+  });
+
   it('renamed, or NOT NULL with a default the schema cannot carry: the writer asks for a re-snapshot after commit', async () => {
     const calls: Array<[string, string]> = [];
     const hooked = new WarehouseWriter(wh.processorUrl, 'it', {}, '__debezium_unavailable_value', quietLog(), { onResnapshot: (t, r) => { calls.push([t, r]); } });
