@@ -416,7 +416,7 @@ describe('time travel on a table whose source gains a column', () => {
     await source().query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     // The warehouse side of the test table, so analysts do not see it (its processor is stopped).
     await warehouse().query(`DROP VIEW IF EXISTS "${table}_history"; DROP FUNCTION IF EXISTS "${table}_as_of"(timestamptz);
-      DROP TABLE IF EXISTS "${table}_fact", "${table}_latest"; DELETE FROM cdc.offsets WHERE topic = '${captured?.prefix}.public.${table}'`).catch(() => undefined);
+      DROP TABLE IF EXISTS "${table}_fact", "${table}_latest", "${table}_truncates"; DELETE FROM cdc.offsets WHERE topic = '${captured?.prefix}.public.${table}'`).catch(() => undefined);
   });
 
   it('shows null before the column existed and the value after, in the history and as of any instant', async () => {

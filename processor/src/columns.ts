@@ -14,6 +14,9 @@ export interface Column {
   kind: ValueKind;
   /** For an array kept as JSON: how its elements become text (dates, instants, decimals…). */
   items?: ValueKind;
+  /** The Avro field as registered: its `default` is the column's default at the source
+   *  (Debezium propagates it), which a column added later needs (ddl.ts). */
+  avroField?: any;
 }
 
 export interface TableModel {
@@ -142,7 +145,7 @@ export function mapType(fieldType: AvroSchema): { pgType: string; kind: ValueKin
 /** The warehouse model of a captured table, from its Debezium key and value schemas. */
 export function tableModel(table: string, valueSchema: AvroSchema, keySchema: AvroSchema | null): TableModel {
   const record = rowRecord(valueSchema);
-  const columns: Column[] = record.fields.map((f: any) => ({ name: f.name, ...mapType(f.type) }));
+  const columns: Column[] = record.fields.map((f: any) => ({ name: f.name, ...mapType(f.type), avroField: f }));
   const keyColumns: string[] = keySchema?.type === 'record' ? keySchema.fields.map((f: any) => f.name) : [];
   for (const k of keyColumns) {
     if (!columns.some((c) => c.name === k)) throw new Error(`key column ${k} of ${table} is not in its value schema`);

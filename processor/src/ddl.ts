@@ -2,7 +2,11 @@
 // add new columns, and report type changes it must not apply (they would rewrite history).
 import type { Column, TableModel } from './columns';
 import { INDEX_IN_BATCH_MAX_BYTES, NOTHING_INSTALLED, asOfIndexSql, timeTravelSql, type TimeTravelState } from './history';
-import { ident, idents } from './sql';
+import { derivedName } from './names';
+import { createTruncatesSql, truncatesOf } from './truncate';
+import { avroType } from './avro';
+import { valueToText } from './copy-format';
+import { ident, idents, literal } from './sql';
 
 /** Pipeline columns of the history table, after the source's own columns. */
 export const FACT_META: ReadonlyArray<readonly [string, string]> = [
@@ -25,8 +29,11 @@ export const LATEST_META: ReadonlyArray<readonly [string, string]> = [
 
 const META_NAMES = new Set(FACT_META.map(([n]) => n));
 
-export const factTable = (table: string): string => `${table}_fact`;
-export const latestTable = (table: string): string => `${table}_latest`;
+export const factTable = (table: string): string => derivedName(table, '_fact');
+export const latestTable = (table: string): string => derivedName(table, '_latest');
+/** One row per source TRUNCATE of the table (see truncate.ts). */
+export const truncatesTable = truncatesOf;
+export const factEventIndex = (table: string): string => derivedName(table, '_fact_event_uq');
 
 /** Columns a table has in the warehouse, in order: name → canonical type. Null: no such table. */
 export type Existing = Map<string, string> | null;
@@ -37,6 +44,9 @@ export interface DdlPlan {
   conflicts: string[];
   /** Worth a warning in the log, but nothing to reject (time-travel objects that cannot be made). */
   notices: string[];
+  /** Why rows the source did not send again are now incomplete in the warehouse (a column added
+   *  with a value the schema cannot carry, a rename): the table needs a new snapshot. */
+  resnapshot: string[];
 }
 
 /**
@@ -49,10 +59,10 @@ export interface DdlPlan {
 export function planDdl(model: TableModel, fact: Existing, latest: Existing, timeTravel?: TimeTravelState): DdlPlan {
   const clash = model.columns.find((c) => META_NAMES.has(c.name));
   if (clash) {
-    return { statements: [], conflicts: [`column ${clash.name} of ${model.table} has the name of a pipeline column`], notices: [] };
+    return { statements: [], conflicts: [`column ${clash.name} of ${model.table} has the name of a pipeline column`], notices: [], resnapshot: [] };
   }
   if (model.keyColumns.length === 0) {
-    return { statements: [], conflicts: [`table ${model.table} has no primary key`], notices: [] };
+    return { statements: [], conflicts: [`table ${model.table} has no primary key`], notices: [], resnapshot: [] };
   }
   const statements: string[] = [];
   const conflicts: string[] = [];
@@ -69,11 +79,12 @@ export function planDdl(model: TableModel, fact: Existing, latest: Existing, tim
       `CREATE TABLE IF NOT EXISTS ${ident(f)} (${[...model.columns.map(columnDef), ...meta(FACT_META)].join(', ')})`,
       // One row per source change: a re-sent event (same key, position and op) is recognised
       // here. Led by the key, the same index serves a key's history in source order.
-      `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(`${f}_event_uq`)} ON ${ident(f)} (${keys}, source_lsn, op)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(factEventIndex(model.table))} ON ${ident(f)} (${keys}, source_lsn, op)`,
     );
   } else {
     addColumns(f, model, fact, statements, conflicts);
   }
+  const resnapshot = fact ? resnapshotReasons(model, fact) : [];
   if (!latest) {
     statements.push(
       // Room in each page lets an update of a row stay on its page (a HOT update: no index write).
@@ -82,6 +93,10 @@ export function planDdl(model: TableModel, fact: Existing, latest: Existing, tim
   } else {
     addColumns(l, model, latest, statements, conflicts);
   }
+
+  // Read by the current-row merge and by the time-travel objects: made with the fact table, or
+  // for a warehouse from before truncates were recorded.
+  if (!fact || (timeTravel && !timeTravel.truncatesTable)) statements.push(createTruncatesSql(model.table));
 
   const notices: string[] = [];
   // Built with the table, while it is empty. On an existing table only if it is small: an index
@@ -98,7 +113,7 @@ export function planDdl(model: TableModel, fact: Existing, latest: Existing, tim
     if (tt.functionFingerprint !== installed.asOfFunction) statements.push(tt.function);
     notices.push(...tt.notices);
   }
-  return { statements, conflicts: [...new Set(conflicts)], notices };
+  return { statements, conflicts: [...new Set(conflicts)], notices, resnapshot };
 }
 
 /** A table's columns once the planned DDL has run: as created, or the existing ones plus the
@@ -114,11 +129,65 @@ function addColumns(table: string, model: TableModel, existing: Map<string, stri
   for (const c of model.columns) {
     const have = existing.get(c.name);
     if (have === undefined) {
-      statements.push(`ALTER TABLE ${ident(table)} ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${c.pgType}`);
+      // Debezium sends nothing for the rows an ADD COLUMN … DEFAULT filled at the source: the
+      // schema's default gives them the same value here (for _fact too, so that as_of agrees
+      // whichever table it reads a row from). Constant defaults only: PostgreSQL stores them
+      // without rewriting the table.
+      const d = columnDefault(c);
+      const def = d && 'literal' in d ? ` DEFAULT ${literal(d.literal)}::${c.pgType}` : '';
+      statements.push(`ALTER TABLE ${ident(table)} ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${c.pgType}${def}`);
     } else if (have !== c.pgType) {
       conflicts.push(`column ${c.name} of ${model.table} changed type from ${have} to ${c.pgType}`);
     }
   }
+}
+
+/** What a column added at the source holds in rows no event has touched since: a constant
+ *  (the Avro field's default, which Debezium takes from the column's default), null (a
+ *  nullable column without one: nothing to do), or unknown (a reason). */
+export function columnDefault(c: Column): { literal: string } | { unknown: string } | null {
+  const field = c.avroField;
+  const nullable = Array.isArray(field?.type) && field.type.includes('null');
+  if (!field || !('default' in field) || field.default === null) {
+    return nullable || !field ? null : { unknown: `column ${c.name} was added NOT NULL without a default in the schema (a volatile default such as now(), or a rename)` };
+  }
+  let value: unknown;
+  try {
+    value = (avroType({ type: 'record', name: 'ColumnDefault', fields: [field] }) as any).fields[0].defaultValue();
+  } catch (err) {
+    return { unknown: `the default of column ${c.name} cannot be read (${(err as Error).message})` };
+  }
+  if (value === null || value === undefined) return null;
+  // Debezium gives a column whose default is a function of the clock (now(), CURRENT_DATE …)
+  // the epoch as its default: each source row got the time of the ALTER instead.
+  if (/^(timestamp|date|time)/.test(c.pgType) && (value === 0 || value === 0n || (typeof value === 'string' && Date.parse(value) === 0))) {
+    return { unknown: `column ${c.name} was added with a default the schema cannot carry (a function of the clock, such as now())` };
+  }
+  // A long beyond 2^53 went through a JSON number in the registry: not exact.
+  if (typeof value === 'bigint' && (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER))) {
+    return { unknown: `the default of column ${c.name} is beyond exact JSON numbers` };
+  }
+  return { literal: valueToText(c.kind, value) };
+}
+
+/** Why an existing table's current rows no longer match the source after this schema change. */
+function resnapshotReasons(model: TableModel, fact: Map<string, string>): string[] {
+  const added = model.columns.filter((c) => !fact.has(c.name));
+  if (!added.length) return [];
+  const reasons: string[] = [];
+  for (const c of added) {
+    const d = columnDefault(c);
+    if (d && 'unknown' in d) reasons.push(d.unknown);
+  }
+  // A rename reaches the schema as one column gone and one new: the new one is null in every
+  // row the source did not send again. (A column dropped long ago looks the same: a snapshot
+  // too many is the price of never missing a rename.)
+  const present = new Set(model.columns.map((c) => c.name));
+  const gone = dataColumns(fact).filter((n) => !present.has(n));
+  if (gone.length) {
+    reasons.push(`columns ${added.map((c) => c.name).join(', ')} appeared while ${gone.join(', ')} ${gone.length === 1 ? 'is' : 'are'} no longer in the schema (a rename?)`);
+  }
+  return reasons;
 }
 
 /** The source columns of a warehouse table (its pipeline columns left out), in table order. */

@@ -25,23 +25,29 @@
 //
 // Pure SQL text builders; planDdl (ddl.ts) decides when to run them, writer.ts runs them.
 import { createHash } from 'crypto';
+import { derivedName } from './names';
+import { truncatesOf } from './truncate';
 import { ident, idents, literal } from './sql';
 
-export const historyView = (table: string): string => `${table}_history`;
-export const asOfFunction = (table: string): string => `${table}_as_of`;
-export const asOfIndex = (table: string): string => `${table}_fact_ts_idx`;
+export const historyView = (table: string): string => derivedName(table, '_history');
+export const asOfFunction = (table: string): string => derivedName(table, '_as_of');
+export const asOfIndex = (table: string): string => derivedName(table, '_fact_ts_idx');
+const factOf = (table: string): string => derivedName(table, '_fact');
+const latestOf = (table: string): string => derivedName(table, '_latest');
 
 /** Columns the history view adds after the row's first columns (later source columns follow). */
 export const HISTORY_META: readonly string[] = ['valid_from', 'valid_to', 'is_current', 'op', 'source_lsn', 'source_txid', 'processed_at'];
 /** Names the view computes itself: a source column with one of these names would be ambiguous. */
-export const HISTORY_RESERVED: readonly string[] = ['valid_from', 'valid_to', 'is_current'];
+export const HISTORY_RESERVED: readonly string[] = ['valid_from', 'valid_to', 'is_current', '__next_truncate_lsn'];
+/** The view's inner column: the LSN of the first truncate after a version. */
+const NEXT_TRUNCATE = '__next_truncate_lsn';
 
 /** Pipeline columns of `<table>_fact` and `<table>_latest` (kept in sync with ddl.ts). */
 const FACT_PIPELINE = new Set(['op', 'source_ts', 'source_lsn', 'source_txid', 'kafka_topic', 'kafka_partition', 'kafka_offset', 'processed_at']);
 const LATEST_PIPELINE = new Set(['source_ts', 'source_lsn', 'processed_at']);
 
 /** Bumped when the shape of the generated SQL changes, so installed objects get replaced. */
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 const FINGERPRINT_TAG = 'cdc-time-travel';
 
 /** What the warehouse has installed for one table (read by writer.ts, see timeTravelCatalogSql). */
@@ -54,9 +60,11 @@ export interface TimeTravelState {
   asOfIndex: boolean;
   /** Size of `<table>_fact` on disk in bytes (0: no table). */
   factBytes: number;
+  /** `<table>_truncates` exists (see truncate.ts). */
+  truncatesTable: boolean;
 }
 
-export const NOTHING_INSTALLED: TimeTravelState = { historyView: null, asOfFunction: null, asOfIndex: false, factBytes: 0 };
+export const NOTHING_INSTALLED: TimeTravelState = { historyView: null, asOfFunction: null, asOfIndex: false, factBytes: 0, truncatesTable: false };
 
 /** An index on an existing fact table is built inside a batch only up to this size (about
  *  400,000 changes; ~0.2 s on the 2-core reference machine, the batch waits that long once);
@@ -73,7 +81,7 @@ export interface TimeTravelInput {
 }
 
 export interface TimeTravelSql {
-  /** Creates or replaces the view (never fails the batch: see guarded()). */
+  /** Creates or replaces the view (see guarded() for what fails the batch). */
   view: string | null;
   /** Creates or replaces the function. */
   function: string;
@@ -103,20 +111,31 @@ export function historyColumns(factColumns: string[]): string[] {
 
 /** SELECT of the history view (without CREATE). */
 export function historySelectSql(table: string, factColumns: string[], keys: string[]): string {
-  const f = `public.${ident(`${table}_fact`)}`;
+  const f = `public.${ident(factOf(table))}`;
   const data = factColumns.filter((c) => !FACT_PIPELINE.has(c));
+  const t = `public.${ident(truncatesOf(table))}`;
   const window = `PARTITION BY ${keys.map((k) => `f.${ident(k)}`).join(', ')} ORDER BY f.source_lsn`;
+  // A version ends at the key's next change or at the first truncate after it, whichever came
+  // first (by LSN); a version a truncate ended is not current. The truncate is looked up only
+  // when the table has one (the CASE tests an uncorrelated EXISTS once per query), so a table
+  // never truncated pays nothing per row.
+  const next = ident(NEXT_TRUNCATE);
+  const base = [
+    ...data.map((c) => `f.${ident(c)}`),
+    'f.source_ts', 'f.source_lsn', 'f.op', 'f.source_txid', 'f.processed_at',
+    `CASE WHEN EXISTS (SELECT FROM ${t}) THEN (SELECT t.source_lsn FROM ${t} AS t WHERE t.source_lsn > f.source_lsn ORDER BY t.source_lsn LIMIT 1) END AS ${next}`,
+  ];
   const inner = [
     ...data.map((c) => `f.${ident(c)}`),
     'f.source_ts AS valid_from',
-    `lead(f.source_ts) OVER w AS valid_to`,
-    `lead(f.source_lsn) OVER w IS NULL AS is_current`,
+    `CASE WHEN f.${next} < coalesce(lead(f.source_lsn) OVER w, f.${next} + 1) THEN (SELECT t.source_ts FROM ${t} AS t WHERE t.source_lsn = f.${next}) ELSE lead(f.source_ts) OVER w END AS valid_to`,
+    `lead(f.source_lsn) OVER w IS NULL AND f.${next} IS NULL AS is_current`,
     'f.op', 'f.source_lsn', 'f.source_txid', 'f.processed_at',
   ];
   const outer = historyColumns(factColumns).map((c) => `v.${ident(c)}`);
   return (
-    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM ${f} AS f WINDOW w AS (${window})) AS v ` +
-    // A delete only closes the version before it.
+    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM (SELECT ${base.join(', ')} FROM ${f} AS f) AS f ` +
+    `WINDOW w AS (${window})) AS v ` +
     `WHERE v.op <> 'd'`
   );
 }
@@ -124,34 +143,49 @@ export function historySelectSql(table: string, factColumns: string[], keys: str
 /** Body of the as_of function (a single SELECT, so PostgreSQL inlines it into the caller's
  *  query and plans it for the actual instant). `$1` is the instant. */
 export function asOfSelectSql(table: string, latestColumns: Map<string, string>, factColumns: Map<string, string>, keys: string[]): string {
-  const f = `public.${ident(`${table}_fact`)}`;
-  const l = `public.${ident(`${table}_latest`)}`;
+  const f = `public.${ident(factOf(table))}`;
+  const l = `public.${ident(latestOf(table))}`;
   const cols = [...latestColumns.keys()];
   const fromLatest = cols.map((c) => `l.${ident(c)}`);
   // The same columns from the history: a column _latest has but the history lacks (never made
   // by the pipeline, which adds columns to both) would read as null.
   const fromFact = cols.map((c) => (factColumns.has(c) || LATEST_PIPELINE.has(c) ? `x.${ident(c)}` : `NULL::${latestColumns.get(c)}`));
+  const t = `public.${ident(truncatesOf(table))}`;
   const keyList = (alias: string) => keys.map((k) => `${alias}.${ident(k)}`).join(', ');
   const tuple = (alias: string) => (keys.length === 1 ? keyList(alias) : `(${keyList(alias)})`);
+  const match = (a: string, b: string) => keys.map((k) => `${a}.${ident(k)} = ${b}.${ident(k)}`).join(' AND ');
+  // Never both halves for one key, even if its commit times went backwards (a snapshot row
+  // read after a change that committed while the initial snapshot ran).
+  const notInLatest = `NOT EXISTS (SELECT FROM ${l} AS n WHERE ${match('n', 'h')} AND n.source_ts <= $1)`;
+  // The version was live at the instant unless a truncate at or before it came after it.
+  const notTruncated = `NOT EXISTS (SELECT FROM ${t} AS t WHERE t.source_ts <= $1 AND t.source_lsn > x.source_lsn)`;
+  const lastBefore = (where: string, gate = '') =>
+    `SELECT ${fromFact.join(', ')} FROM (SELECT DISTINCT ON (${keyList('h')}) h.* FROM ${f} AS h ` +
+    `WHERE h.source_ts <= $1 AND ${where} AND ${notInLatest} ` +
+    `ORDER BY ${keyList('h')}, h.source_lsn DESC) AS x WHERE x.op <> 'd' AND ${notTruncated}${gate}`;
   return (
-    // Keys whose newest change committed at or before the instant: live then, as now.
+    // Keys whose newest change committed at or before the instant: live then, as now (a
+    // truncate removes the older rows from _latest, so what is left there came after it).
     `SELECT ${fromLatest.join(', ')} FROM ${l} AS l WHERE l.source_ts <= $1 ` +
     'UNION ALL ' +
     // Keys changed after the instant: their last change at or before it, unless a delete.
     // (A semi-join rather than a probe per key: the planner picks a nested loop when few keys
     // changed since the instant, hashing when many did.)
-    `SELECT ${fromFact.join(', ')} FROM (SELECT DISTINCT ON (${keyList('h')}) h.* FROM ${f} AS h ` +
-    `WHERE h.source_ts <= $1 AND ${tuple('h')} IN (SELECT ${keyList('c')} FROM ${f} AS c WHERE c.source_ts > $1) ` +
-    // Never both halves for one key, even if its commit times went backwards (a snapshot row
-    // read after a change that committed while the initial snapshot ran).
-    `AND NOT EXISTS (SELECT FROM ${l} AS n WHERE ${keys.map((k) => `n.${ident(k)} = h.${ident(k)}`).join(' AND ')} AND n.source_ts <= $1) ` +
-    `ORDER BY ${keyList('h')}, h.source_lsn DESC) AS x WHERE x.op <> 'd'`
+    lastBefore(`${tuple('h')} IN (SELECT ${keyList('c')} FROM ${f} AS c WHERE c.source_ts > $1)`) +
+    ' UNION ALL ' +
+    // Keys not changed since the instant but gone from _latest: a truncate after the instant
+    // removed them. Run only when there is one: the test on the small table, at the top of the
+    // branch, is a one-time filter above everything else in it (no worker is even started).
+    lastBefore(
+      `NOT EXISTS (SELECT FROM ${f} AS c WHERE ${match('c', 'h')} AND c.source_ts > $1)`,
+      ` AND EXISTS (SELECT FROM ${t} AS a WHERE a.source_ts > $1)`,
+    )
   );
 }
 
 /** The index serving as_of: the keys changed after an instant, from the index alone. */
 export function asOfIndexSql(table: string, keys: string[], concurrently = false): string {
-  return `CREATE INDEX ${concurrently ? 'CONCURRENTLY ' : ''}IF NOT EXISTS ${ident(asOfIndex(table))} ON public.${ident(`${table}_fact`)} (source_ts) INCLUDE (${idents(keys)})`;
+  return `CREATE INDEX ${concurrently ? 'CONCURRENTLY ' : ''}IF NOT EXISTS ${ident(asOfIndex(table))} ON public.${ident(factOf(table))} (source_ts) INCLUDE (${idents(keys)})`;
 }
 
 /** Everything the time-travel objects of one table need, with fingerprints of their definitions. */
@@ -185,7 +219,7 @@ export function timeTravelSql(input: TimeTravelInput): TimeTravelSql {
   const tag = dollarTag(body, 'fn');
   const createFn =
     `CREATE OR REPLACE FUNCTION ${fn.replace('(timestamp with time zone)', '(ts timestamp with time zone)')} ` +
-    `RETURNS SETOF public.${ident(`${table}_latest`)} LANGUAGE sql STABLE PARALLEL SAFE AS ${tag}${body}${tag}`;
+    `RETURNS SETOF public.${ident(latestOf(table))} LANGUAGE sql STABLE PARALLEL SAFE AS ${tag}${body}${tag}`;
   const functionFingerprint = fingerprint(createFn);
   const fnComment =
     `The ${table} rows live in the source at ts (every transaction committed at or before ts), ` +
@@ -211,17 +245,21 @@ function fingerprint(sql: string): string {
 }
 
 /**
- * One DO block that never fails the batch it runs in: try `attempt`; if that fails (an object
- * of an older, incompatible layout), try `fallback` (drop and create; refused by PostgreSQL when
- * an analyst's own view depends on it, and never drops a table or someone else's object); if
- * that fails too, leave a WARNING and keep the stream going. Time travel is derived data; the
- * change history it is derived from is never at risk.
+ * One DO block: try `attempt`; if that fails (an object of an older, incompatible layout: a
+ * column order or return type CREATE OR REPLACE cannot change), `fallback` drops and creates it.
+ * The drop is refused when the name is not ours to drop: an analyst's own view depends on ours
+ * (2BP01), the name is another kind of object (42809), or another role owns it (42501). For these
+ * only, the block leaves a WARNING and the batch goes on without the new definition (the change
+ * history it derives from is intact; the writer tries again later). Any other error (including
+ * one in the SQL generated here) fails the batch like any other write error: it must not hide
+ * behind a warning while the view goes stale.
  */
 function guarded(what: string, attempt: string[], fallback: string[], comment: string): string {
   const run = (list: string[]) => list.map((s) => `EXECUTE ${literal(s)};`).join(' ');
   const body =
-    `BEGIN BEGIN BEGIN ${run(attempt)} EXCEPTION WHEN OTHERS THEN ${run(fallback)} END; ${run([comment])} ` +
-    `EXCEPTION WHEN OTHERS THEN RAISE WARNING 'time travel: cannot create %: %', ${literal(what)}, SQLERRM; END; END`;
+    `BEGIN BEGIN ${run(attempt)} EXCEPTION WHEN OTHERS THEN BEGIN ${run(fallback)} ` +
+    `EXCEPTION WHEN dependent_objects_still_exist OR wrong_object_type OR insufficient_privilege THEN ` +
+    `RAISE WARNING 'time travel: cannot replace %: %', ${literal(what)}, SQLERRM; RETURN; END; END; ${run([comment])} END`;
   const tag = dollarTag(body, 'tt');
   return `DO ${tag}${body}${tag}`;
 }
@@ -241,12 +279,14 @@ export function timeTravelCatalogSql(table: string): { text: string; values: str
       `SELECT obj_description(to_regclass($1), 'pg_class') AS history_comment, ` +
       `obj_description(to_regprocedure($2), 'pg_proc') AS as_of_comment, ` +
       `(SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($3)) AS index_valid, ` +
-      `pg_relation_size(to_regclass($4)) AS fact_bytes`,
+      `pg_relation_size(to_regclass($4)) AS fact_bytes, ` +
+      `to_regclass($5) IS NOT NULL AS truncates_table`,
     values: [
       q(historyView(table)),
       `${q(asOfFunction(table))}(timestamp with time zone)`,
       q(asOfIndex(table)),
-      q(`${table}_fact`),
+      q(factOf(table)),
+      q(truncatesOf(table)),
     ],
   };
 }
@@ -258,5 +298,6 @@ export function parseTimeTravelState(row: Record<string, unknown> | undefined): 
     asOfFunction: fingerprintOf(row.as_of_comment as string | null),
     asOfIndex: row.index_valid === true,
     factBytes: row.fact_bytes === null || row.fact_bytes === undefined ? 0 : Number(row.fact_bytes),
+    truncatesTable: row.truncates_table === true,
   };
 }

@@ -1,7 +1,9 @@
 // SQL that moves one staged batch into the warehouse, inside the batch's transaction:
 // fill unchanged TOAST values, drop events the warehouse already has, append history, merge
 // the current rows. Pure text builders; writer.ts runs them.
-import { factTable, latestTable } from './ddl';
+import { columnDefault, factTable, latestTable, truncatesTable } from './ddl';
+import type { TableModel } from './columns';
+import { derivedName } from './names';
 import { ident, idents, literal } from './sql';
 
 /** The stage's own bookkeeping columns. `$` cannot occur in an Avro field name, so no source
@@ -22,7 +24,7 @@ export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
   [STAGE_UNAVAILABLE, 'text[]'],
 ];
 
-export const stageTable = (table: string): string => `_stage_${table}`;
+export const stageTable = (table: string): string => derivedName(table, '', '_stage_');
 
 /** A session-local staging table; its rows vanish at commit, so a batch never sees another's. */
 export function createStageSql(table: string, columns: Array<[string, string]>): string[] {
@@ -47,9 +49,21 @@ export interface MergeSql {
    *  only new events reach the current rows. Its row count is the number of re-sent events. */
   appendFact: string;
   mergeLatest: string;
+  /** Removes from the stage the snapshot reads ('r') that change nothing: their data columns
+   *  equal the key's state before them (the previous staged event of the key, or the current
+   *  row). Null unless asked for (a batch without snapshot reads needs no such pass). Its row
+   *  count is the number of unchanged reads. */
+  dropUnchangedReads: string | null;
 }
 
-export function mergeSql(table: string, columns: string[], keys: string[], unavailableColumns: string[]): MergeSql {
+export interface MergeOptions {
+  /** Column types (of `<table>_fact`); a type without equality (xml) is compared as text. */
+  types?: Map<string, string>;
+  /** The batch has snapshot reads: plan dropUnchangedReads. */
+  snapshotReads?: boolean;
+}
+
+export function mergeSql(table: string, columns: string[], keys: string[], unavailableColumns: string[], options: MergeOptions = {}): MergeSql {
   const s = `pg_temp.${ident(stageTable(table))}`;
   const f = ident(factTable(table));
   const l = ident(latestTable(table));
@@ -74,6 +88,56 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `gone AS (DELETE FROM ${l} AS l USING last WHERE last.op = 'd' AND ${keyMatch(keys, 'l', 'last')} AND l.source_lsn <= last.source_lsn) ` +
     `INSERT INTO ${l} AS l (${cols}, source_ts, source_lsn, processed_at) ` +
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +
+    // A delete or a truncate leaves no row to compare with: a change older than either, arriving
+    // after it (another partition, a re-send), must not bring the row back. The fact table's
+    // unique index, led by the key, finds a later delete of the key: probed per row (a scalar
+    // subquery with LIMIT is never turned into a join, which would be planned as a scan of the
+    // whole history); the newest truncate is read once per statement.
+    `AND (SELECT 1 FROM ${f} AS d WHERE ${keyMatch(keys, 'd', 'last')} AND d.source_lsn > last.source_lsn AND d.op = 'd' LIMIT 1) IS NULL ` +
+    `AND last.source_lsn > (SELECT coalesce(max(t.source_lsn), -1) FROM ${ident(truncatesTable(table))} AS t) ` +
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
-  return { fill, appendFact, mergeLatest };
+  return { fill, appendFact, mergeLatest, dropUnchangedReads: options.snapshotReads ? dropUnchangedReadsSql(table, columns, keys, options.types) : null };
+}
+
+/** See MergeSql.dropUnchangedReads. */
+function dropUnchangedReadsSql(table: string, columns: string[], keys: string[], types = new Map<string, string>()): string {
+  const s = `pg_temp.${ident(stageTable(table))}`;
+  const l = ident(latestTable(table));
+  const row = (alias: string) => `ROW(${columns.map((c) => (types.get(c) === 'xml' ? `${alias}.${ident(c)}::text` : `${alias}.${ident(c)}`)).join(', ')})`;
+  return (
+    `DELETE FROM ${s} AS s USING (SELECT x.${ident(STAGE_SEQ)} AS seq, lag(x.${ident(STAGE_SEQ)}) OVER (PARTITION BY ${keys.map((k) => `x.${ident(k)}`).join(', ')} ORDER BY x.source_lsn, x.${ident(STAGE_SEQ)}) AS prev FROM ${s} AS x) AS o ` +
+    `WHERE s.op = 'r' AND o.seq = s.${ident(STAGE_SEQ)} AND CASE WHEN o.prev IS NULL ` +
+    `THEN EXISTS (SELECT FROM ${l} AS l WHERE ${keyMatch(keys, 'l', 's')} AND ${row('l')} IS NOT DISTINCT FROM ${row('s')}) ` +
+    `ELSE EXISTS (SELECT FROM ${s} AS p WHERE p.${ident(STAGE_SEQ)} = o.prev AND p.op <> 'd' AND ${row('p')} IS NOT DISTINCT FROM ${row('s')}) END`
+  );
+}
+
+/**
+ * A column the source added with a DEFAULT, in a batch that also holds changes from before the
+ * ALTER (their schema lacks the column): those rows had the default at the source once the
+ * ALTER ran, as every row then did, so they are staged with it rather than null. Only events
+ * older (by LSN) than the first event of the batch that has the column: a column missing from
+ * a newer event was dropped, and stays null. `events[i]` is the event staged with sequence number i.
+ */
+export function fillAddedDefaultsSql(table: string, events: Array<{ model: TableModel; lsn: bigint }>): Array<{ text: string; values: [number[]] }> {
+  const out: Array<{ text: string; values: [number[]] }> = [];
+  const models = [...new Set(events.map((e) => e.model))];
+  if (models.length < 2) return out;
+  const done = new Set<string>();
+  for (const m of models) {
+    for (const c of m.columns) {
+      if (done.has(c.name)) continue;
+      done.add(c.name);
+      const d = columnDefault(c);
+      if (!d || !('literal' in d)) continue;
+      const has = (e: { model: TableModel }) => e.model.columns.some((x) => x.name === c.name);
+      let first: bigint | null = null;
+      for (const e of events) if (has(e) && (first === null || e.lsn < first)) first = e.lsn;
+      const seqs = events.flatMap((e, i) => (!has(e) && first !== null && e.lsn < first ? [i] : []));
+      if (seqs.length) {
+        out.push({ text: `UPDATE pg_temp.${ident(stageTable(table))} SET ${ident(c.name)} = ${literal(d.literal)}::${c.pgType} WHERE ${ident(STAGE_SEQ)} = ANY ($1::integer[])`, values: [seqs] });
+      }
+    }
+  }
+  return out;
 }

@@ -5,7 +5,10 @@ import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
-import { copySql, createStageSql, mergeSql } from './merge';
+import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, stageTable } from './merge';
+import { createTruncatesSql, emptyLatestSql, recordTruncateSql, type TruncateEvent } from './truncate';
+import { microsToIso } from './copy-format';
+import { ident } from './sql';
 import { findGaps, lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
 import { OffsetGapError } from './errors';
 import { insertRejects, type Reject } from './rejects';
@@ -32,6 +35,10 @@ export interface BatchItem {
 export interface TableResult {
   written: number;
   duplicates: number;
+  /** Snapshot reads ('r') equal to the row the warehouse has: no new version. */
+  unchanged: number;
+  /** Source truncates applied. */
+  truncates: number;
   /** Source commit times (µs) of the events written, for the freshness histogram. */
   sourceTs: bigint[];
 }
@@ -54,6 +61,14 @@ interface Catalog {
   timeTravel: TimeTravelState;
 }
 
+export interface WriterOptions {
+  /** Called after the commit of a batch whose schema change leaves current rows the warehouse
+   *  cannot fill (a renamed column, a volatile default): the table should be snapshotted again. */
+  onResnapshot?: (table: string, reason: string) => void | Promise<void>;
+  /** After a refused time-travel replacement, how long before trying again (default 30 s). */
+  timeTravelRetryMs?: number;
+}
+
 export class WarehouseWriter {
   private client: Client | null = null;
   /** Per table model (schemaKey): the conflicts found when its DDL was planned ([] = fits). */
@@ -71,7 +86,13 @@ export class WarehouseWriter {
     private readonly rules: Rules,
     private readonly placeholder: string,
     private readonly log: Logger,
+    private readonly options: WriterOptions = {},
   ) {}
+
+  /** Re-snapshot reasons planned in the open transaction: reported once it commits. */
+  private resnapshots: Array<{ table: string; reason: string }> = [];
+  /** Per table: a time-travel replacement PostgreSQL refused, the state it left, when to retry. */
+  private readonly timeTravelRefused = new Map<string, { state: string; retryAt: number }>();
 
   async write(items: BatchItem[]): Promise<BatchResult> {
     const client = await this.connect();
@@ -81,12 +102,14 @@ export class WarehouseWriter {
       const t = performance.now();
       await client.query('COMMIT');
       result.phases.commit = performance.now() - t;
+      await this.reportResnapshots();
       return result;
     } catch (err) {
       // A session that cannot even roll back is of no further use: the next write reconnects.
       await client.query('ROLLBACK').catch(() => this.reset());
       // DDL and staging tables of the failed transaction are gone with it.
       this.forgetState();
+      this.resnapshots = [];
       throw err;
     }
   }
@@ -106,7 +129,7 @@ export class WarehouseWriter {
     this.refuseGaps(items, stored);
 
     const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map(), phases };
-    const byTable = new Map<string, StagedEvent[]>();
+    const byTable = new Map<string, Array<StagedEvent | TruncateEvent>>();
     const seen = new Set<string>();
     for (const item of items) {
       const key = tpKey(item.topic, item.partition);
@@ -123,7 +146,13 @@ export class WarehouseWriter {
         continue;
       }
       if (d.kind === 'skip') continue;
-      if (d.kind === 'truncate') continue; // TRUNCATE: applied by the tables helper
+      if (d.kind === 'truncate') {
+        // In the table's order: its events before the truncate load before it, later ones after.
+        let list = byTable.get(d.table);
+        if (!list) byTable.set(d.table, (list = []));
+        list.push({ lsn: d.lsn, sourceTsMicros: d.sourceTsMicros, txId: d.txId, topic: item.topic, partition: item.partition, offset: item.offset });
+        continue;
+      }
       if (d.kind === 'reject') {
         result.rejects.push(this.reject(item, d.table, d.stage, d.reason, d.payload === undefined ? null : toJson(d.payload)));
         continue;
@@ -152,8 +181,18 @@ export class WarehouseWriter {
     }
 
     lap('prepare');
-    for (const [table, events] of byTable) {
-      if (events.length) await this.loadTable(client, table, events, tableResult(result, table), lap, result.rejects);
+    for (const [table, list] of byTable) {
+      let segment: StagedEvent[] = [];
+      for (const entry of [...list, null]) {
+        if (entry && 'event' in entry) {
+          segment.push(entry);
+          continue;
+        }
+        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects);
+        if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
+        segment = [];
+        if (entry) await this.applyTruncate(client, table, entry, tableResult(result, table));
+      }
     }
     await insertRejects(client, result.rejects);
     await saveOffsets(client, this.group, result.offsets);
@@ -186,15 +225,19 @@ export class WarehouseWriter {
         if (e) rejectStaged(e, unresolvedReason(row.columns));
       }
     }
-    const sql = mergeSql(table, columns, keys, unavailable);
+    const sql = mergeSql(table, columns, keys, unavailable, { types: catalog.fact, snapshotReads: events.some((e) => e.event.op === 'r') });
     for (const fill of sql.fill) await client.query(fill);
+    for (const q of fillAddedDefaultsSql(table, events.map((e) => ({ model: e.event.model, lsn: e.event.lsn })))) await client.query(q.text, q.values);
+    const unchanged = sql.dropUnchangedReads ? (await client.query(sql.dropUnchangedReads)).rowCount ?? 0 : 0;
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');
     await client.query(sql.mergeLatest);
     lap('merge');
-    out.written += events.length - dropped.size - resent;
+    out.written += events.length - dropped.size - resent - unchanged;
     out.duplicates += resent;
-    if (resent === 0) {
+    out.unchanged += unchanged;
+    await this.refreshTimeTravel(client, table, events[events.length - 1].event);
+    if (resent === 0 && unchanged === 0) {
       for (const e of events) if (!dropped.has(e)) out.sourceTs.push(e.event.sourceTsMicros);
     }
   }
@@ -228,10 +271,69 @@ export class WarehouseWriter {
       this.log.info('warehouse tables changed to fit the schema', { table, statements: plan.statements });
     }
     for (const notice of plan.notices) this.log.warn(notice, { table });
+    for (const reason of plan.resnapshot) this.resnapshots.push({ table, reason });
     if (plan.conflicts.length) this.log.error('incompatible schema change: events of this schema go to cdc.rejected_events', { table, conflicts: plan.conflicts });
     this.catalogs.set(table, catalog);
     this.planned.set(event.schemaKey, plan.conflicts);
     return plan.conflicts;
+  }
+
+  /** A source TRUNCATE: recorded for time travel, current rows older than it removed. */
+  private async applyTruncate(client: Client, table: string, t: TruncateEvent, out: TableResult): Promise<void> {
+    await client.query(createTruncatesSql(table));
+    const recorded = await client.query(recordTruncateSql(table), [t.lsn.toString(), microsToIso(t.sourceTsMicros), t.txId?.toString() ?? null, t.topic, t.partition, t.offset.toString()]);
+    if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [`public.${ident(latestTable(table))}`])).rows[0].exists) {
+      await client.query(emptyLatestSql(latestTable(table)), [t.lsn.toString()]);
+    }
+    if (recorded.rowCount) out.truncates++;
+    else out.duplicates++;
+  }
+
+  /** The time-travel objects as the catalog has them now, not as planned when the schema was
+   *  first seen: someone may have dropped or replaced them since. Made again at once when they
+   *  differ; a replacement PostgreSQL refused (history.ts guarded(): an object not ours is in the
+   *  way, a WARNING each time) is tried again only after `timeTravelRetryMs`, or as soon as the
+   *  installed objects change. */
+  private async refreshTimeTravel(client: Client, table: string, event: ChangeEvent): Promise<void> {
+    const catalog = this.catalogs.get(table);
+    if (!catalog || this.planned.get(event.schemaKey)?.length) return;
+    const tt = timeTravelCatalogSql(table);
+    const read = async () => parseTimeTravelState((await client.query(tt.text, tt.values)).rows[0]);
+    const stateKey = (s: TimeTravelState) => `${s.historyView}|${s.asOfFunction}|${s.asOfIndex}|${s.truncatesTable}`;
+    const installed = await read();
+    const plan = planDdl(event.model, catalog.fact, catalog.latest, installed);
+    if (!plan.statements.length) {
+      this.timeTravelRefused.delete(table);
+      return;
+    }
+    const refused = this.timeTravelRefused.get(table);
+    if (refused && refused.state === stateKey(installed) && Date.now() < refused.retryAt) return;
+    for (const sql of plan.statements) await client.query(sql);
+    const after = await read();
+    this.catalogs.set(table, { ...catalog, timeTravel: after });
+    if (planDdl(event.model, catalog.fact, catalog.latest, after).statements.length) {
+      this.timeTravelRefused.set(table, { state: stateKey(after), retryAt: Date.now() + (this.options.timeTravelRetryMs ?? TIME_TRAVEL_RETRY_MS) });
+    } else {
+      this.timeTravelRefused.delete(table);
+      this.log.info('time-travel objects made again to match the table', { table });
+    }
+  }
+
+  private async reportResnapshots(): Promise<void> {
+    const list = this.resnapshots;
+    this.resnapshots = [];
+    for (const { table, reason } of list) {
+      if (!this.options.onResnapshot) {
+        this.log.warn('rows not changed since this schema change are incomplete in the warehouse until the table is snapshotted again (no re-snapshot hook configured)', { table, reason });
+        continue;
+      }
+      try {
+        await this.options.onResnapshot(table, reason);
+        this.log.info('re-snapshot requested', { table, reason });
+      } catch (err) {
+        this.log.error('re-snapshot request failed', { table, reason, error: err });
+      }
+    }
   }
 
   private reject(item: BatchItem, table: string, stage: Reject['stage'], reason: string, payload: string | null): Reject {
@@ -301,13 +403,17 @@ function loadPayload(d: Decoded): string | null {
 
 function tableResult(result: BatchResult, table: string): TableResult {
   let t = result.tables.get(table);
-  if (!t) result.tables.set(table, (t = { written: 0, duplicates: 0, sourceTs: [] }));
+  if (!t) result.tables.set(table, (t = { written: 0, duplicates: 0, unchanged: 0, truncates: 0, sourceTs: [] }));
   return t;
 }
 
 function eventJson(event: ChangeEvent): string {
   return toJson({ op: event.op, row: event.row, source_lsn: event.lsn, source_ts_us: event.sourceTsMicros });
 }
+
+/** After a time-travel replacement was refused (an analyst's view depends on ours), how long
+ *  the writer waits before it tries again. */
+const TIME_TRAVEL_RETRY_MS = 30_000;
 
 /** Columns of `<table>_fact` and `<table>_latest` as the catalog has them (empty map: no table),
  *  and the installed state of the table's time-travel objects. */

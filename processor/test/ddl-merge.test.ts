@@ -63,3 +63,40 @@ describe('merge SQL', () => {
     expect(sql.mergeLatest).toMatch(/ON CONFLICT \("order_id"\) DO UPDATE SET "status" = EXCLUDED."status", .* WHERE l.source_lsn <= EXCLUDED.source_lsn$/);
   });
 });
+
+describe('columns added at the source', () => {
+  const base = [{ name: 'id', type: 'long' }, { name: 'name', type: 'string' }];
+  const key = keySchema('t', [{ name: 'id', type: 'long' }]);
+  const have = new Map([['id', 'bigint'], ['name', 'text'], ['op', 'text'], ['source_lsn', 'bigint']]);
+  const plan = (fields: any[]) => planDdl(tableModel('t', envelopeSchema('t', [...base, ...fields]), key), have, have);
+
+  it('take the Avro default (exact decimals, strings quoted) on both tables', () => {
+    const p = plan([
+      { name: 'price', type: [{ type: 'bytes', scale: 2, precision: 10, logicalType: 'decimal' }, 'null'], default: '\u0000\u0096' },
+      { name: 'label', type: 'string', default: "it's" },
+    ]);
+    expect(p.statements).toEqual([
+      `ALTER TABLE "t_fact" ADD COLUMN IF NOT EXISTS "price" numeric(10,2) DEFAULT '1.50'::numeric(10,2)`,
+      `ALTER TABLE "t_fact" ADD COLUMN IF NOT EXISTS "label" text DEFAULT 'it''s'::text`,
+      `ALTER TABLE "t_latest" ADD COLUMN IF NOT EXISTS "price" numeric(10,2) DEFAULT '1.50'::numeric(10,2)`,
+      `ALTER TABLE "t_latest" ADD COLUMN IF NOT EXISTS "label" text DEFAULT 'it''s'::text`,
+    ]);
+    expect(p.resnapshot).toEqual([]);
+  });
+
+  it('report a re-snapshot for what the schema cannot carry, and invent no value for it', () => {
+    const p = plan([
+      { name: 'at', type: { type: 'long', 'connect.name': 'io.debezium.time.MicroTimestamp' }, default: 0 },
+      { name: 'big', type: 'long', default: 9007199254740993 },
+      { name: 'must', type: 'string' },
+      { name: 'maybe', type: ['null', 'string'], default: null },
+    ]);
+    expect(p.statements.every((s) => !s.includes('DEFAULT'))).toBe(true);
+    expect(p.resnapshot).toEqual([
+      expect.stringMatching(/^column at was added with a default the schema cannot carry/),
+      expect.stringMatching(/^the default of column big is beyond exact JSON numbers/),
+      expect.stringMatching(/^column must was added NOT NULL without a default/),
+    ]);
+    expect(planDdl(tableModel('t', envelopeSchema('t', base), key), null, null).resnapshot).toEqual([]);
+  });
+});
