@@ -1,7 +1,7 @@
 // `make bench`: freshness and throughput of our processor side by side with the Debezium JDBC
 // sink and native PostgreSQL logical replication, on the same machine, in one run.
 // Run through bench/run.sh (which installs the JDBC sink plugin and pauses the stack's own
-// processor); this driver sets the three systems up, drives the load, measures, and writes
+// processor); this driver sets the four systems up, drives the load, measures, and writes
 // docs/benchmarks/results.json and RESULTS.md. See bench/README.md.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
     holdSec: numEnv('BENCH_WAL_HOLD', 30, 0),
   };
   const withTuned = process.env.BENCH_TUNED_SINK !== '0';
+  const offerSec = numEnv('BENCH_OFFER_DURATION', 10, 0);
   const outDir = path.resolve(REPO, process.env.BENCH_OUT_DIR ?? 'docs/benchmarks');
   const dataDir = need('DATA_DIR');
   const workDir = path.join(dataDir, 'bench');
@@ -196,7 +197,7 @@ async function main(): Promise<void> {
       }, 120_000, 500);
       if (!ok) throw new Error(`${s.label} did not load the warm-up changes within 120 s`);
     }
-    log('warm-up done: all three systems load changes and record arrivals');
+    log('warm-up done: all systems load changes and record arrivals');
 
     // ------------------------------------------------------------ sampling
     const groups: Group[] = [...systems.flatMap((s) => s.groups())];
@@ -456,6 +457,7 @@ async function main(): Promise<void> {
         captureRate: pgbench.captureRate,
         holdSec: pgbench.holdSec,
         catchupSec: Math.max(catchupSec, drainSec),
+        offer: { durationSec: offerSec, txSize: e2eTxSize, connections, pipeline },
       });
     }
     sampler.stop();

@@ -19,6 +19,8 @@ export interface SourceCost {
     captureRunning: PgbenchRun | null;
     processorStopped: PgbenchRun | null;
   };
+  /** What the load generator offers against the source alone: capture stopped, no consumer, no pgbench. */
+  generatorAlone: { rate: number; durationSec: number; txSize: number; connections: number; pipeline: number } | null;
   /** Changes/s the load generator committed on the captured table beside pgbench, per run. */
   capturedRates: Record<string, number>;
   wal: {

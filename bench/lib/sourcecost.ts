@@ -31,6 +31,8 @@ export interface SourceCostOptions {
   /** Seconds the processor stays stopped (at least the pgbench run). */
   holdSec: number;
   catchupSec: number;
+  /** The generator alone against the source while capture is stopped (e2e settings; durationSec 0: not measured). */
+  offer?: { durationSec: number; txSize: number; connections: number; pipeline: number };
 }
 
 async function connectorState(rest: ConnectRest, name: string): Promise<{ state: string; tasks: string[]; trace: string }> {
@@ -82,6 +84,7 @@ export async function measureSourceCost(o: SourceCostOptions): Promise<SourceCos
     settings: { scale: o.scale, clients: o.clients, threads: o.threads, durationSec: o.durationSec, captureRate: o.captureRate, holdSec: o.holdSec, slot },
     runs: { captureStopped: null, captureRunning: null, processorStopped: null },
     capturedRates: {},
+    generatorAlone: null,
     wal: null,
   };
 
@@ -102,8 +105,13 @@ export async function measureSourceCost(o: SourceCostOptions): Promise<SourceCos
       `${load ? `; ${Math.round(load.averageRate).toLocaleString('en-US')} captured changes/s beside it` : ''}; machine ${Math.round(bench.machineBusy * 100)}% busy`);
     return bench;
   };
+  // Caught up: nothing waiting for the processor, twice 2 s apart (Debezium may still be publishing a backlog).
   const caughtUp = async (what: string) => {
-    const ok = await waitFor(async () => (await o.ours.lag()) === 0n, o.catchupSec * 1000, 500);
+    const ok = await waitFor(async () => {
+      if ((await o.ours.lag()) !== 0n) return false;
+      await sleep(2000);
+      return (await o.ours.lag()) === 0n;
+    }, o.catchupSec * 1000, 500);
     if (!ok) log(`WARNING: the processor did not catch up within ${o.catchupSec} s after ${what}`);
   };
 
@@ -121,6 +129,14 @@ export async function measureSourceCost(o: SourceCostOptions): Promise<SourceCos
     stoppedConnector = { rest, name: o.connector };
     await stopConnector(rest, o.connector);
     await measure('captureStopped');
+    if (o.offer && o.offer.durationSec > 0) {
+      // The same generator as end to end, alone against the source: its ceiling, not the pipeline's.
+      const { durationSec, txSize, connections, pipeline } = o.offer;
+      const alone = await runLoad({ connectionString: o.sourceUrl, rate: Infinity, durationSec, txSize, connections, pipeline, applicationName: 'cdc-bench-load' });
+      result.generatorAlone = { rate: alone.averageRate, durationSec, txSize, connections, pipeline };
+      log(`  the load generator alone against the source (capture stopped): ${Math.round(alone.averageRate).toLocaleString('en-US')} changes/s ` +
+        `(${txSize} per transaction, ${connections} connections × ${pipeline} in flight, ${durationSec} s)`);
+    }
     await resumeConnector(rest, o.connector);
     connectorStopped = false;
     stoppedConnector = null;

@@ -1,10 +1,11 @@
-// The three systems under test, each loading the same source changes into its own warehouse
+// The systems under test, each loading the same source changes into its own warehouse
 // database, and how each records when a row version arrived:
 //  - ours:   a second processor instance (own consumer group) into database bench_ours;
 //            a statement trigger on orders_latest notes the time of the batch's last statement
 //            per transaction; orders_fact rows find it through their xmin.
 //  - jdbc:   the Debezium JDBC sink connector in the stack's Kafka Connect, upsert mode, into
 //            database bench_jdbc; a deferred (commit-time) row trigger logs each row version.
+//  - jdbcTuned: the same sink as a second connector with tuned settings, into bench_jdbc_tuned.
 //  - native: a publication on the source and a subscription in database bench_native; the same
 //            deferred row trigger, enabled ALWAYS so that the apply worker fires it.
 // Every row version written by the load generator carries its source commit time in updated_at.

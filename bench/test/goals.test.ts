@@ -1,4 +1,4 @@
-import { atLeastShare, bestSink, computeGoals, freshnessLimit, sourceLimit, withinRatio, type Goal } from '../lib/goals';
+import { atLeastShare, bestSink, computeGoals, freshnessLimit, generatorCeiling, sourceLimit, withinRatio, type Goal } from '../lib/goals';
 import type { DrainSystem, FixedRun, Results, SystemRun } from '../lib/report';
 
 const sys = (p50: number, p99: number, extra: Partial<SystemRun> = {}): SystemRun => ({
@@ -49,6 +49,7 @@ function results(over: Partial<Results> = {}): Results {
         processorStopped: { tps: 3700, transactions: 74000, failed: 0, latencyAvgMs: 1, durationSec: 20 },
       },
       capturedRates: {},
+      generatorAlone: null,
       wal: { holdSec: 30, maxRetainedBytes: 2 ** 20, maxUnconfirmedBytes: 2 ** 19, endRetainedBytes: 2 ** 20, backlogMessages: 30000, drainSec: 3, drainRate: 10000, caughtUp: true },
     },
     profile: null,
@@ -163,6 +164,18 @@ describe('computeGoals', () => {
     expect(s.met).toBe(false);
     expect(s.limit).toMatch(/^processor/);
     expect(byName(computeGoals(results({ e2e: null })), 'end to end').measured).toBe('no end-to-end run');
+  });
+
+  it('takes the generator\'s ceiling measured alone against the source over the preload\'s', () => {
+    const r = results({ generator: { rate: 14000, txSize: 10, connections: 8, pipeline: 8 } });
+    expect(generatorCeiling(r)).toBe(14000);
+    r.sourceCost!.generatorAlone = { rate: 9000, durationSec: 10, txSize: 10, connections: 8, pipeline: 8 };
+    expect(generatorCeiling(r)).toBe(9000);
+    r.e2e = { ...r.e2e!, achievedRate: 8900 };
+    const g = byName(computeGoals(r), 'end to end');
+    expect(g.limit).toMatch(/at most 9,000 changes\/s/);
+    expect(g.measured).toContain('alone against the source');
+    expect(generatorCeiling(results({ generator: null, sourceCost: null }))).toBeNaN();
   });
 
   it('cost on the source: each state against capture stopped, 95%', () => {
