@@ -142,6 +142,10 @@ export function drainLimit(r: Results): string {
   const cores = num(d.parts.clientCores);
   const busy = num(d.machineBusy);
   const machine = busy >= 0.9 ? `; the machine was ${Math.round(busy * 100)}% busy over all cores` : '';
+  // A processor that got well under a core while the machine was full was starved, not saturated.
+  if (busy >= 0.9 && Number.isFinite(cores) && cores < 0.8) {
+    return `the machine: ${Math.round(busy * 100)}% busy over all cores while the processor got ${Math.round(cores * 100)}% of one (${n0(num(d.clientUsPerChange))} µs CPU per change in Node.js, ${n0(num(d.backendsUsPerChange))} µs in its backends)`;
+  }
   if (client >= backends) {
     return `processor (the Node.js process: ${n0(num(d.clientUsPerChange))} µs CPU per change, ${Number.isFinite(cores) ? `${Math.round(cores * 100)}% of a core` : 'one JavaScript thread'})${machine}`;
   }

@@ -147,6 +147,8 @@ describe('computeGoals', () => {
     expect(byName(g, 'drain ≥ 50,000').met).toBe(false);
     expect(byName(g, 'drain ≥ 50,000').limit).toMatch(/^processor \(the Node.js process/);
     expect(byName(g, '× native').met).toBe(false);
+    slow.drain.systems.ours = drainSys(9000, { machineBusy: 1, parts: { client: 3, backends: 0.7, clientCores: 0.21 } });
+    expect(byName(computeGoals(slow), 'drain ≥ 50,000').limit).toMatch(/^the machine: 100% busy over all cores while the processor got 21% of one/);
     slow.drain.systems.ours = drainSys(60000, { complete: false });
     expect(byName(computeGoals(slow), 'drain ≥ 50,000').met).toBe(false);
   });
