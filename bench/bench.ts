@@ -363,7 +363,12 @@ async function main(): Promise<void> {
       const t10 = n ? a.at[Math.floor(0.1 * (n - 1))] : NaN;
       const t90 = n ? a.at[Math.floor(0.9 * (n - 1))] : NaN;
       const frac = n / pre.expected;
-      const steady = n > 10 && t90 > t10 ? (0.8 * frac * pre.summary.total) / ((t90 - t10) / 1000) : NaN;
+      // A drain of a few batches has no steady part (10th to 90th percentile within one batch gave
+      // absurd rates): then the whole drain from resume to the last row, start-up included.
+      const wholeSec = n ? (a.at[n - 1] - start) / 1000 : NaN;
+      const steady = n > 10 && t90 - t10 >= 1000
+        ? (0.8 * frac * pre.summary.total) / ((t90 - t10) / 1000)
+        : n > 0 && wholeSec > 0 ? (frac * pre.summary.total) / wholeSec : NaN;
       const cpuGroup = isSink(s.key) ? `${s.key}+connect` : s.key;
       const cpu = sampler.cpuSeconds(cpuGroup, start, end);
       const clientCpu = sampler.cpuSeconds(`${cpuGroup}:client`, start, end);
@@ -449,6 +454,7 @@ async function main(): Promise<void> {
         connectUrl: env.connectUrl,
         connector: process.env.CONNECTOR_NAME || 'orders-source',
         ours,
+        kafka,
         pgbenchBin: pgbench.bin,
         scale: pgbench.scale,
         clients: pgbench.clients,

@@ -248,8 +248,11 @@ function sourceGoals(r: Results): Goal[] {
 /** Capture's cost, unless the machine had no core to spare (then the comparison says little). */
 export function sourceLimit(...busy: Array<number | undefined>): string {
   const worst = Math.max(...busy.map((b) => b ?? 0));
-  const base = 'capture on the source: the walsender decoding WAL for Debezium (and Debezium, Kafka and the processor on the same cores)';
-  return worst >= 0.95 ? `${base}; the machine was ${Math.round(worst * 100)}% busy, so pgbench competed for CPU, not only with capture` : base;
+  if (worst >= 0.95) {
+    return `CPU shared with the pipeline: the machine was ${Math.round(worst * 100)}% busy, and Debezium (Kafka Connect), Kafka, the processor and the warehouse run on the source's cores here; ` +
+      'with the source on a host of its own only the walsender\'s decoding would remain';
+  }
+  return 'capture on the source: the walsender decoding WAL for Debezium, and the pipeline on the same cores';
 }
 
 export function fmtBytes(b: number): string {

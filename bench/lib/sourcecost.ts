@@ -8,7 +8,8 @@ import type { Client } from 'pg';
 import { runLoad } from '../../seed/lib/workload';
 import { pgbenchInit, pgbenchRun, type PgbenchRun, type PgbenchTarget, type SourceCost } from './pgbench';
 import { MachineLoad } from './proc';
-import type { Ours } from './systems';
+import type { Admin } from 'kafkajs';
+import { endOffsets, type Ours } from './systems';
 import { ConnectRest, log, sleep, urlParts, waitFor } from './util';
 
 export const PGBENCH_DB = 'bench_pgbench';
@@ -21,6 +22,7 @@ export interface SourceCostOptions {
   connectUrl: string;
   connector: string;
   ours: Ours;
+  kafka: Admin;
   pgbenchBin: string;
   scale: number;
   clients: number;
@@ -105,13 +107,16 @@ export async function measureSourceCost(o: SourceCostOptions): Promise<SourceCos
       `${load ? `; ${Math.round(load.averageRate).toLocaleString('en-US')} captured changes/s beside it` : ''}; machine ${Math.round(bench.machineBusy * 100)}% busy`);
     return bench;
   };
-  // Caught up: nothing waiting for the processor, twice 2 s apart (Debezium may still be publishing a backlog).
+  // Caught up: Debezium done publishing (the topic's end unchanged for 2 s: after a resume it
+  // publishes a backlog) and nothing waiting for the processor.
   const caughtUp = async (what: string) => {
+    let last = -1n;
     const ok = await waitFor(async () => {
-      if ((await o.ours.lag()) !== 0n) return false;
-      await sleep(2000);
-      return (await o.ours.lag()) === 0n;
-    }, o.catchupSec * 1000, 500);
+      const end = [...(await endOffsets(o.kafka)).values()].reduce((x, y) => x + y, 0n);
+      const still = end === last;
+      last = end;
+      return still && (await o.ours.lag()) === 0n;
+    }, o.catchupSec * 1000, 2000);
     if (!ok) log(`WARNING: the processor did not catch up within ${o.catchupSec} s after ${what}`);
   };
 

@@ -198,6 +198,7 @@ describe('sourceLimit', () => {
   it('names capture, and says so when the machine had no core to spare', () => {
     expect(sourceLimit(0.6, 0.7)).toMatch(/^capture on the source/);
     expect(sourceLimit(0.6, 0.7)).not.toMatch(/busy/);
-    expect(sourceLimit(0.99, undefined)).toMatch(/99% busy/);
+    expect(sourceLimit()).toMatch(/^capture on the source/);
+    expect(sourceLimit(0.99, undefined)).toMatch(/^CPU shared with the pipeline: the machine was 99% busy/);
   });
 });
