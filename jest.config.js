@@ -8,10 +8,10 @@ module.exports = {
   projects: [
     {
       displayName: 'unit',
-      roots: ['<rootDir>/processor', '<rootDir>/seed'],
+      roots: ['<rootDir>/processor', '<rootDir>/seed', '<rootDir>/bench'],
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': tsJest },
-      testMatch: ['<rootDir>/processor/test/*.test.ts', '<rootDir>/seed/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/processor/test/*.test.ts', '<rootDir>/seed/test/**/*.test.ts', '<rootDir>/bench/test/**/*.test.ts'],
     },
     {
       displayName: 'integration',

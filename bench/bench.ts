@@ -1,7 +1,7 @@
 // `make bench`: freshness and throughput of our processor side by side with the Debezium JDBC
 // sink and native PostgreSQL logical replication, on the same machine, in one run.
 // Run through bench/run.sh (which installs the JDBC sink plugin and pauses the stack's own
-// processor); this driver sets the three systems up, drives the load, measures, and writes
+// processor); this driver sets the four systems up, drives the load, measures, and writes
 // docs/benchmarks/results.json and RESULTS.md. See bench/README.md.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -10,9 +10,12 @@ import type { Client } from 'pg';
 import { runLoad, type LoadSummary } from '../seed/lib/workload';
 import { MachineLoad, Sampler, threadsNamed, type Group } from './lib/proc';
 import { freshnessSplit } from './lib/capture';
+import { computeGoals } from './lib/goals';
+import type { SourceCost } from './lib/pgbench';
 import { summarizeProfile } from './lib/profile';
 import { renderResults, renderTable, type Results, type FixedRun, type SystemRun, type DrainRun } from './lib/report';
-import { JdbcSink, Native, Ours, TOPIC, endOffsets, kafkaAdmin, type Env, type System, type SystemKey, type Window } from './lib/systems';
+import { measureSourceCost, restoreSource } from './lib/sourcecost';
+import { JdbcSink, Native, Ours, TOPIC, TUNED_SINK, endOffsets, kafkaAdmin, type Env, type System, type SystemKey, type Window } from './lib/systems';
 import { connect, log, quantile, sleep, waitFor } from './lib/util';
 
 const REPO = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../package.json')) ? '..' : '../..');
@@ -23,13 +26,16 @@ function need(name: string): string {
   return v;
 }
 
-function numEnv(name: string, dflt: number): number {
+function numEnv(name: string, dflt: number, min = Number.MIN_VALUE): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return dflt;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number, got '${raw}'`);
+  if (!Number.isFinite(v) || v < min) throw new Error(`${name} must be a number ≥ ${min === Number.MIN_VALUE ? '0 (not 0)' : min}, got '${raw}'`);
   return v;
 }
+
+/** The sinks' CPU is the task threads while Debezium also runs; alone (the drain) the whole Connect JVM. */
+const isSink = (k: SystemKey) => k === 'jdbc' || k === 'jdbcTuned';
 
 function pidFile(dataDir: string, name: string): number | null {
   try {
@@ -106,6 +112,21 @@ async function main(): Promise<void> {
   const drainSec = numEnv('BENCH_DRAIN_TIMEOUT', 120);
   const e2eSec = process.env.BENCH_E2E_DURATION === '0' ? 0 : numEnv('BENCH_E2E_DURATION', 30);
   const e2eTxSize = Math.round(numEnv('BENCH_E2E_TX_SIZE', 10));
+  const e2eRate = process.env.BENCH_E2E_RATE === 'max' ? Infinity : numEnv('BENCH_E2E_RATE', 10_000);
+  // The load generator's connections and statements in flight per connection (preload and end to end).
+  const connections = Math.round(numEnv('BENCH_LOAD_CONNECTIONS', 8));
+  const pipeline = Math.round(numEnv('BENCH_LOAD_PIPELINE', 8));
+  const pgbench = {
+    bin: process.env.PGBENCH || 'pgbench',
+    scale: Math.round(numEnv('BENCH_PGBENCH_SCALE', 10)),
+    clients: Math.round(numEnv('BENCH_PGBENCH_CLIENTS', 4)),
+    threads: Math.round(numEnv('BENCH_PGBENCH_THREADS', 2)),
+    durationSec: Math.round(numEnv('BENCH_PGBENCH_DURATION', 20, 0)),
+    captureRate: numEnv('BENCH_PGBENCH_LOAD_RATE', 1000, 0),
+    holdSec: numEnv('BENCH_WAL_HOLD', 30, 0),
+  };
+  const withTuned = process.env.BENCH_TUNED_SINK !== '0';
+  const offerSec = numEnv('BENCH_OFFER_DURATION', 10, 0);
   const outDir = path.resolve(REPO, process.env.BENCH_OUT_DIR ?? 'docs/benchmarks');
   const dataDir = need('DATA_DIR');
   const workDir = path.join(dataDir, 'bench');
@@ -127,8 +148,9 @@ async function main(): Promise<void> {
   const sourceUrl = need('SOURCE_DATABASE_URL');
   const loadBefore = os.loadavg();
   log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
-  log(`plan: fixed rates ${rates.join(', ')} changes/s × ${durationSec} s (all three systems at once), then a preload of ${preload.toLocaleString('en-US')} changes drained by each system alone` +
-    `${e2eSec > 0 ? `, then ${e2eSec} s end to end at the source's maximum` : ''}`);
+  log(`plan: fixed rates ${rates.join(', ')} changes/s × ${durationSec} s (all systems at once), then a preload of ${preload.toLocaleString('en-US')} changes drained by each system alone` +
+    `${e2eSec > 0 ? `, then ${e2eSec} s end to end at ${e2eRate === Infinity ? "the source's maximum" : `${e2eRate.toLocaleString('en-US')} changes/s`}` : ''}` +
+    `${pgbench.durationSec > 0 ? `, then pgbench on the source (3 × ${pgbench.durationSec} s, processor stopped ${Math.max(pgbench.holdSec, pgbench.durationSec)} s)` : ''}`);
 
   const whAdmin = await connect(env.warehouseAdminUrl, 'cdc-bench-admin');
   const srcAdmin = await connect(env.sourceAdminUrl, 'cdc-bench-admin');
@@ -137,11 +159,13 @@ async function main(): Promise<void> {
 
   const ours = new Ours(env, whAdmin, kafka);
   const jdbc = new JdbcSink(env, whAdmin, kafka);
+  const tuned = new JdbcSink(env, whAdmin, kafka, TUNED_SINK);
   const native = new Native(env, whAdmin, srcAdmin);
-  const systems: System[] = [ours, jdbc, native];
+  const systems: System[] = [ours, jdbc, ...(withTuned ? [tuned] : []), native];
   const paused = new Set<SystemKey>();
 
   const cleanup = async () => {
+    await restoreSource(srcAdmin);
     for (const s of systems) await s.teardown().catch((e) => log(`WARNING: ${s.label} teardown: ${(e as Error).message}`));
   };
   let interrupted = false;
@@ -167,10 +191,13 @@ async function main(): Promise<void> {
     for (const s of systems) await s.instrument();
     const warm = await fixedLoad(sourceUrl, srcAdmin, 500, 3);
     for (const s of systems) {
-      const ok = await waitFor(async () => (await s.count(warm.window)) >= warm.expected, 120_000, 500);
+      const ok = await waitFor(async () => {
+        await s.check?.();
+        return (await s.count(warm.window)) >= warm.expected;
+      }, 120_000, 500);
       if (!ok) throw new Error(`${s.label} did not load the warm-up changes within 120 s`);
     }
-    log('warm-up done: all three systems load changes and record arrivals');
+    log('warm-up done: all systems load changes and record arrivals');
 
     // ------------------------------------------------------------ sampling
     const groups: Group[] = [...systems.flatMap((s) => s.groups())];
@@ -196,7 +223,7 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------------------ fixed rates
     // One load, every active system loading it at once; then a bounded wait until each has every row version.
-    const timedRun = async (rate: number, seconds: number, extra: { txSize?: number } = {}): Promise<FixedRun> => {
+    const timedRun = async (rate: number, seconds: number, extra: { txSize?: number; connections?: number; pipeline?: number } = {}): Promise<FixedRun> => {
       const active = systems.filter((s) => !paused.has(s.key));
       log(`${rate === Infinity ? 'as fast as the source takes it' : `rate ${rate.toLocaleString('en-US')} changes/s`}` +
         `${extra.txSize ? ` (${extra.txSize} per transaction)` : ''} for ${seconds} s: ${active.map((s) => s.key).join(', ')} loading`);
@@ -250,7 +277,7 @@ async function main(): Promise<void> {
           cpuSec: sampler.cpuSeconds(s.key, start, end),
           cpuClientSec: sampler.cpuSeconds(`${s.key}:client`, start, end),
           cpuBackendsSec: sampler.cpuSeconds(`${s.key}:pg`, start, end),
-          peakRssMb: sampler.peakRssBytes(s.key === 'jdbc' ? 'jdbc+connect' : s.key, start, end) / 2 ** 20,
+          peakRssMb: sampler.peakRssBytes(isSink(s.key) ? `${s.key}+connect` : s.key, start, end) / 2 ** 20,
         };
       }
       if (active.includes(ours)) {
@@ -286,13 +313,13 @@ async function main(): Promise<void> {
     }
 
     // ------------------------------------------------------------ maximum throughput
-    log(`maximum throughput: pausing the three systems, preloading ${preload.toLocaleString('en-US')} changes (${preloadTxSize} per transaction)`);
+    log(`maximum throughput: pausing the systems, preloading ${preload.toLocaleString('en-US')} changes (${preloadTxSize} per transaction)`);
     for (const s of systems) {
       if (!paused.has(s.key)) await s.pause();
       paused.add(s.key);
     }
     const startOffsets = await endOffsets(kafka);
-    const pre = await fixedLoad(sourceUrl, srcAdmin, Infinity, 600, { maxChanges: preload, txSize: preloadTxSize });
+    const pre = await fixedLoad(sourceUrl, srcAdmin, Infinity, 600, { maxChanges: preload, txSize: preloadTxSize, connections, pipeline });
     const preloadEnd = Date.now();
     // Debezium turns the preload into change events: every change, plus a tombstone per delete.
     const wantMessages = BigInt(pre.summary.total + pre.summary.committed.delete);
@@ -317,7 +344,7 @@ async function main(): Promise<void> {
     let profile: Results['profile'] = null;
     const profileDir = path.join(workDir, 'profile');
     fs.rmSync(profileDir, { recursive: true, force: true });
-    for (const s of [ours, native, jdbc] as System[]) {
+    for (const s of [ours, native, jdbc, ...(withTuned ? [tuned] : [])] as System[]) {
       await sleep(2000); // let the machine settle between drains
       machine.take();
       const start = Date.now();
@@ -336,9 +363,17 @@ async function main(): Promise<void> {
       const t10 = n ? a.at[Math.floor(0.1 * (n - 1))] : NaN;
       const t90 = n ? a.at[Math.floor(0.9 * (n - 1))] : NaN;
       const frac = n / pre.expected;
-      const steady = n > 10 && t90 > t10 ? (0.8 * frac * pre.summary.total) / ((t90 - t10) / 1000) : NaN;
-      const cpuGroup = s.key === 'jdbc' ? 'jdbc+connect' : s.key;
+      // A drain of a few batches has no steady part (10th to 90th percentile within one batch gave
+      // absurd rates): then the whole drain from resume to the last row, start-up included.
+      const wholeSec = n ? (a.at[n - 1] - start) / 1000 : NaN;
+      const steady = n > 10 && t90 - t10 >= 1000
+        ? (0.8 * frac * pre.summary.total) / ((t90 - t10) / 1000)
+        : n > 0 && wholeSec > 0 ? (frac * pre.summary.total) / wholeSec : NaN;
+      const cpuGroup = isSink(s.key) ? `${s.key}+connect` : s.key;
       const cpu = sampler.cpuSeconds(cpuGroup, start, end);
+      const clientCpu = sampler.cpuSeconds(`${cpuGroup}:client`, start, end);
+      const backendCpu = sampler.cpuSeconds(`${s.key}:pg`, start, end);
+      const drained = Math.max(1, frac * pre.summary.total);
       drain.systems[s.key] = {
         complete: Boolean(done),
         arrived: n,
@@ -346,12 +381,14 @@ async function main(): Promise<void> {
         drainSec: n ? (a.at[n - 1] - start) / 1000 : NaN,
         firstArrivalSec: n ? (a.at[0] - start) / 1000 : NaN,
         cpuSec: cpu,
-        cpuUsPerChange: (cpu * 1e6) / Math.max(1, frac * pre.summary.total),
+        cpuUsPerChange: (cpu * 1e6) / drained,
+        clientUsPerChange: (clientCpu * 1e6) / drained,
+        backendsUsPerChange: (backendCpu * 1e6) / drained,
         peakRssMb: sampler.peakRssBytes(cpuGroup, start, end) / 2 ** 20,
         machineBusy: busy,
         parts: {
-          client: sampler.cpuSeconds(`${cpuGroup}:client`, start, end),
-          backends: sampler.cpuSeconds(`${s.key}:pg`, start, end),
+          client: clientCpu,
+          backends: backendCpu,
           warehousePg: sampler.cpuSeconds('warehouse-pg', start, end),
           sourcePg: sampler.cpuSeconds('source-pg', start, end),
           connect: sampler.cpuSeconds('connect', start, end),
@@ -383,19 +420,51 @@ async function main(): Promise<void> {
         await s.pause();
       }
     }
-    // ------------------------------------------------------------ end to end at the source's maximum
-    // Live, the whole chain at the highest rate the source takes (with several changes per
-    // transaction, as autocommit tops out lower): does our processor keep up? The JDBC sink sits
-    // this one out (its drain shows it far below this rate; its backlog would take CPU from the others).
+    // ------------------------------------------------------------ end to end
+    // Live, the whole chain at BENCH_E2E_RATE (several changes per transaction, several
+    // connections: autocommit tops out lower); the preload showed what the generator offers
+    // against the source with no consumer running. The JDBC sinks sit this one out (their drain
+    // shows them far below this rate; their backlog would take CPU from the others).
     let e2e: FixedRun | null = null;
+    const generator = { rate: pre.summary.averageRate, txSize: preloadTxSize, connections, pipeline };
     if (e2eSec > 0) {
       sitOut.set('jdbc', 'sits out (its drain rate is far below)');
+      sitOut.set('jdbcTuned', 'sits out (its drain rate is far below)');
       for (const s of [ours, native]) {
         await s.resume();
         paused.delete(s.key);
       }
       await sampler.refresh();
-      e2e = await timedRun(Infinity, e2eSec, { txSize: e2eTxSize });
+      e2e = await timedRun(e2eRate, e2eSec, { txSize: e2eTxSize, connections, pipeline });
+    }
+
+    // ------------------------------------------------------------ cost on the source
+    let sourceCost: SourceCost | null = null;
+    if (pgbench.durationSec > 0) {
+      log(`cost on the source: pgbench scale ${pgbench.scale}, ${pgbench.clients} clients, ${pgbench.durationSec} s per state, ${pgbench.captureRate.toLocaleString('en-US')} captured changes/s beside it; native paused, ours live`);
+      if (!paused.has('native')) {
+        await native.pause();
+        paused.add('native');
+      }
+      await ours.resume();
+      sourceCost = await measureSourceCost({
+        srcAdmin,
+        sourceAdminUrl: env.sourceAdminUrl,
+        sourceUrl,
+        connectUrl: env.connectUrl,
+        connector: process.env.CONNECTOR_NAME || 'orders-source',
+        ours,
+        kafka,
+        pgbenchBin: pgbench.bin,
+        scale: pgbench.scale,
+        clients: pgbench.clients,
+        threads: pgbench.threads,
+        durationSec: pgbench.durationSec,
+        captureRate: pgbench.captureRate,
+        holdSec: pgbench.holdSec,
+        catchupSec: Math.max(catchupSec, drainSec),
+        offer: { durationSec: offerSec, txSize: e2eTxSize, connections, pipeline },
+      });
     }
     sampler.stop();
 
@@ -423,12 +492,16 @@ async function main(): Promise<void> {
         commit: gitCommit(),
         kafkajs: require(path.join(REPO, 'node_modules/kafkajs/package.json')).version,
       },
-      settings: { rates, durationSec, preload, preloadTxSize, catchupSec, drainSec, e2eSec, e2eTxSize, topic: TOPIC },
+      settings: { rates, durationSec, preload, preloadTxSize, catchupSec, drainSec, e2eSec, e2eTxSize, topic: TOPIC, e2eRate, connections, pipeline },
       fixed,
       drain,
       e2e,
+      generator,
+      sourceCost,
       profile,
     };
+    results.goals = computeGoals(results);
+    for (const g of results.goals) log(`goal ${g.met ? 'MET    ' : 'NOT MET'} ${g.goal}: ${g.measured}${g.met || !g.limit ? '' : ` — limit: ${g.limit}`}`);
     fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, (k, v) => (v === Infinity ? 'Infinity' : typeof v === 'number' && Number.isNaN(v) ? null : v), 2)}\n`);
     const mdFile = path.join(outDir, 'RESULTS.md');
     const previous = fs.existsSync(mdFile) ? fs.readFileSync(mdFile, 'utf8') : '';
@@ -450,7 +523,13 @@ interface LoadRun {
   expected: number;
 }
 
-async function fixedLoad(url: string, src: Client, rate: number, durationSec: number, extra: { maxChanges?: number; txSize?: number } = {}): Promise<LoadRun> {
+async function fixedLoad(
+  url: string,
+  src: Client,
+  rate: number,
+  durationSec: number,
+  extra: { maxChanges?: number; txSize?: number; connections?: number; pipeline?: number } = {},
+): Promise<LoadRun> {
   const from = await sourceNow(src);
   const summary = await runLoad({ connectionString: url, rate, durationSec, applicationName: 'cdc-bench-load', ...extra });
   const to = await sourceNow(src);

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 SYSTEMS = [
     ("ours", "ours (TypeScript processor)", "#1f77b4"),
     ("jdbc", "Debezium JDBC sink", "#ff7f0e"),
+    ("jdbcTuned", "Debezium JDBC sink, tuned", "#d62728"),
     ("native", "PostgreSQL logical replication", "#2ca02c"),
 ]
 
@@ -82,7 +83,7 @@ def main(src, out):
     for key, label, color in SYSTEMS:
         d = r["drain"]["systems"].get(key)
         if d:
-            names.append({"ours": "ours", "jdbc": "JDBC sink", "native": "native\nreplication"}[key])
+            names.append({"ours": "ours", "jdbc": "JDBC sink", "jdbcTuned": "JDBC sink\ntuned", "native": "native\nreplication"}[key])
             rates.append(num(d["rate"]) if math.isfinite(num(d["rate"])) else 0)
             colors.append(color)
     bars = bx.bar(range(len(names)), rates, color=colors)

@@ -4,7 +4,7 @@
 #   1. installs the Debezium JDBC sink plugin into CACHE_DIR (once) and, if Kafka Connect has not
 #      loaded it yet, restarts Connect (infra/connect.sh links it into the plugin folder);
 #   2. stops the stack's own processor for the run (restarted on exit; it catches up from its offsets);
-#   3. node dist/bench/bench.js: sets up bench_ours / bench_jdbc / bench_native, drives the load,
+#   3. node dist/bench/bench.js: sets up bench_ours / bench_jdbc / bench_jdbc_tuned / bench_native, drives the load,
 #      measures, writes docs/benchmarks/RESULTS.md and results.json (bench/README.md);
 #   4. draws docs/benchmarks/freshness-vs-rate.png (matplotlib in a venv under $DATA_DIR/bench);
 #   5. prints the table.
@@ -18,6 +18,12 @@ for f in connect processor; do
 done
 cdc_init
 export_env
+# pgbench for the cost-on-the-source phase: beside the server binaries (Debian ships it with the server).
+PGBENCH=${PGBENCH:-${PG_BIN:+$PG_BIN/pgbench}}
+if [[ ${BENCH_PGBENCH_DURATION:-20} != 0 ]]; then
+  [[ -n $PGBENCH && -x $PGBENCH ]] || die "pgbench not found beside the PostgreSQL binaries (${PG_BIN:-not found}): install it (Debian: postgresql-15 or postgresql-contrib), set PGBENCH=/path/to/pgbench, or skip that phase with BENCH_PGBENCH_DURATION=0"
+fi
+export PGBENCH
 
 BENCH_DIR=$DATA_DIR/bench
 OUT_DIR=${BENCH_OUT_DIR:-docs/benchmarks}

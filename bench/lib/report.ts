@@ -1,6 +1,8 @@
 // The benchmark's results: their shape (docs/benchmarks/results.json), the table printed at the
 // end of `make bench`, and docs/benchmarks/RESULTS.md.
 import type { Split } from './capture';
+import { fmtBytes, type Goal } from './goals';
+import type { SourceCost } from './pgbench';
 import type { ProfileSummary } from './profile';
 import type { SystemKey } from './systems';
 
@@ -46,6 +48,10 @@ export interface DrainSystem {
   firstArrivalSec: number;
   cpuSec: number;
   cpuUsPerChange: number;
+  /** The client's part of cpuUsPerChange (our Node.js process; the Connect JVM; the walsender). */
+  clientUsPerChange: number;
+  /** Its warehouse backends' part (for native, the apply worker). */
+  backendsUsPerChange: number;
   peakRssMb: number;
   machineBusy: number;
   parts: Record<string, number>;
@@ -70,20 +76,40 @@ export interface Results {
   totalSec: number;
   machine: { cores: number; cpu: string; memGb: number; kernel: string; loadBefore: number[]; loadAfter: number[] };
   versions: Record<string, string>;
-  settings: { rates: number[]; durationSec: number; preload: number; preloadTxSize: number; catchupSec: number; drainSec: number; e2eSec: number; e2eTxSize: number; topic: string };
+  settings: {
+    rates: number[];
+    durationSec: number;
+    preload: number;
+    preloadTxSize: number;
+    catchupSec: number;
+    drainSec: number;
+    e2eSec: number;
+    e2eTxSize: number;
+    topic: string;
+    e2eRate?: number;
+    connections?: number;
+    pipeline?: number;
+  };
   fixed: FixedRun[];
   drain: DrainRun;
-  /** Live, end to end, at the source's maximum rate. */
+  /** Live, end to end, at BENCH_E2E_RATE. */
   e2e: FixedRun | null;
+  /** What the load generator offers against the source with no consumer running (the preload). */
+  generator?: { rate: number; txSize: number; connections: number; pipeline: number } | null;
+  /** pgbench on the source with capture stopped / running / the processor stopped; WAL held. */
+  sourceCost?: SourceCost | null;
+  /** Issue 14's goals, computed from this run's figures (bench/lib/goals.ts). */
+  goals?: Goal[];
   profile: (ProfileSummary & { file: string }) | null;
 }
 
 export const NAMES: Record<SystemKey, string> = {
   ours: 'ours (TypeScript processor)',
   jdbc: 'Debezium JDBC sink',
+  jdbcTuned: 'Debezium JDBC sink, tuned',
   native: 'PostgreSQL logical replication',
 };
-const KEYS: SystemKey[] = ['ours', 'jdbc', 'native'];
+const KEYS: SystemKey[] = ['ours', 'jdbc', 'jdbcTuned', 'native'];
 
 const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const num = (v: unknown): number => (v === 'Infinity' ? Infinity : typeof v === 'number' ? v : NaN);
@@ -163,24 +189,17 @@ function drainTable(r: Results): string {
       `${n0(d.rate)}${d.complete ? '' : '²'}`,
       `${num(d.drainSec).toFixed(1)} s`,
       `${num(d.cpuSec).toFixed(1)} (${num(d.parts.client).toFixed(1)} + ${num(d.parts.backends).toFixed(1)})`,
-      n0(d.cpuUsPerChange),
+      `${n0(d.cpuUsPerChange)} (${n0(num(d.clientUsPerChange))} + ${n0(num(d.backendsUsPerChange))})`,
       n0(d.peakRssMb),
     ];
   });
-  return table(['system', 'changes/s (steady)', 'resume → last row', 'CPU s (client + warehouse)', 'CPU µs/change', 'peak RSS MB'], rows, ['l', 'r', 'r', 'r', 'r', 'r']);
-}
-
-/** p99 of a system at the run closest to `rate`. */
-function p99At(r: Results, k: SystemKey, rate: number): number {
-  const f = [...r.fixed].sort((a, b) => Math.abs(a.rate - rate) - Math.abs(b.rate - rate))[0];
-  const s = f?.systems[k];
-  return s && !s.skipped ? num(s.p99) : NaN;
+  return table(['system', 'changes/s (steady)', 'resume → last row', 'CPU s (client + warehouse)', 'CPU µs/change (client + warehouse)', 'peak RSS MB'], rows, ['l', 'r', 'r', 'r', 'r', 'r']);
 }
 
 function ratiosTable(r: Results): string {
   const o = r.drain.systems.ours;
   const rows: string[][] = [];
-  const peers: SystemKey[] = ['jdbc', 'native'];
+  const peers: SystemKey[] = ['jdbc', 'jdbcTuned', 'native'];
   rows.push(['sustained changes/s (drain), higher is better', ...peers.map((p) => ratio(num(o?.rate), num(r.drain.systems[p]?.rate)))]);
   rows.push(['CPU per change (drain), lower is better', ...peers.map((p) => ratio(num(o?.cpuUsPerChange), num(r.drain.systems[p]?.cpuUsPerChange)))]);
   for (const f of r.fixed) {
@@ -199,52 +218,47 @@ function ratiosTable(r: Results): string {
       return !ps || ps.skipped ? '–' : ratio(num(os.cpuSec), num(ps.cpuSec));
     })]);
   }
-  return table(['ours ÷ peer', NAMES.jdbc, NAMES.native], rows, ['l', 'r', 'r']);
+  return table(['ours ÷ peer', NAMES.jdbc, NAMES.jdbcTuned, NAMES.native], rows, ['l', 'r', 'r', 'r']);
 }
 
-function goals(r: Results): string[] {
-  const o = r.drain.systems.ours;
-  const j = r.drain.systems.jdbc;
-  const out: string[] = [];
-  const mark = (ok: boolean) => (ok ? '**met**' : '**not met**');
-  const worstP99 = (k: SystemKey) => Math.max(...r.fixed.map((f) => (f.systems[k] && !f.systems[k]!.skipped ? num(f.systems[k]!.p99) : -1)));
-  const tput = num(o?.rate) / num(j?.rate);
-  // "at no worse p99": at every rate both ran, ours' p99 is not above the sink's.
-  const worseAt = r.fixed.filter((f) => {
-    const a = f.systems.ours;
-    const b = f.systems.jdbc;
-    return a && b && !a.skipped && !b.skipped && num(a.p99) > num(b.p99);
-  });
-  const p99Text = worseAt.length
-    ? `p99 worse than the sink's at ${worseAt.map((f) => `${n0(f.rate)}/s (${ms(f.systems.ours!.p99)} vs ${ms(f.systems.jdbc!.p99)})`).join(', ')}`
-    : 'p99 no worse than the sink\'s at every rate both ran';
-  out.push(`- ≥ 2× the JDBC sink's sustained throughput at no worse p99: ${mark(tput >= 2 && worseAt.length === 0)} — ${Number.isFinite(tput) ? tput.toFixed(2) : '–'}× (${n0(num(o?.rate))} vs ${n0(num(j?.rate))} changes/s); ${p99Text}; worst p99 over all rates: ours ${ms(worstP99('ours'))}, sink ${ms(worstP99('jdbc'))}.`);
-  const p99k = p99At(r, 'ours', 1000);
-  const f1k = r.fixed.find((f) => f.rate === 1000);
-  const p50k = f1k?.systems.ours ? num(f1k.systems.ours.p50) : NaN;
-  out.push(`- p99 ≤ 2 s at 1,000 changes/s: ${mark(p99k <= 2000)} — p99 ${ms(p99k)}${f1k ? '' : ' (closest rate run)'}.`);
-  // End to end: every stage must keep up; the slowest measured one bounds the chain.
-  const live = [...r.fixed, ...(r.e2e ? [r.e2e] : [])].filter((f) => keptUp(f, f.systems.ours));
-  const highest = live.length ? live.reduce((a, b) => (b.achievedRate > a.achievedRate ? b : a)) : null;
-  const e = r.e2e;
-  const eo = e?.systems.ours;
-  out.push(`- ≥ 10,000 changes/s sustained end to end: ${mark((highest?.achievedRate ?? 0) >= 10_000)} — ` +
-    (e && eo && !eo.skipped
-      ? `at the source's maximum (${n0(e.achievedRate)} changes/s, ${e.txSize} per transaction, ${e.durationSec} s) ours ${keptUp(e, eo) ? 'kept up' : 'fell behind'}: p50 ${ms(eo.p50)}, p99 ${ms(eo.p99)}, every row in ${num(eo.catchupSec).toFixed(1)} s after the load. `
-      : '') +
-    `Highest rate ours kept up with live: ${highest ? `${n0(highest.achievedRate)} changes/s` : 'none'}. ` +
-    `Stage ceilings: the source ${n0(Math.max(...r.fixed.map((f) => f.achievedRate)))} autocommit changes/s and ${n0(r.drain.preloadRate)}/s with ${r.drain.txSize} changes per transaction; ` +
-    `Debezium capture ≥ ${n0(r.drain.captureRate)}/s (it kept pace with the preload); our processor ${n0(num(o?.rate))}/s (drain).`);
-  out.push('');
-  out.push('Issue 3 (processor performance):');
-  out.push(`- replay of a pre-filled topic ≥ 50,000 events/s: ${mark(num(o?.rate) * (1 + deleteShare(r)) >= 50_000)} — ${n0(num(o?.rate))} changes/s ≈ ${n0(num(o?.rate) * (1 + deleteShare(r)))} Kafka messages/s (a delete is an event plus a tombstone).`);
-  out.push(`- at 1,000 changes/s: freshness p50 ≤ 500 ms: ${mark(p50k <= 500)} (${ms(p50k)}); p99 ≤ 2 s: ${mark(p99k <= 2000)} (${ms(p99k)}).`);
+/** One line per goal of issue 14: met or not, what was measured, and what limits it. */
+export function goalLines(goals: Goal[]): string[] {
+  return goals.map((g) => `- ${g.goal}: ${g.met ? '**met**' : '**not met**'} — ${g.measured}${g.met || !g.limit ? '' : `. Limit: ${g.limit}`}.`);
+}
+
+function sourceCostLines(r: Results): string[] {
+  const sc = r.sourceCost;
+  if (!sc) return [];
+  const st = sc.settings;
+  const row = (label: string, k: keyof SourceCost['runs']) => {
+    const x = sc.runs[k];
+    const base = sc.runs.captureStopped;
+    return [
+      label,
+      x ? n0(x.tps) : '–',
+      x ? `${x.latencyAvgMs.toFixed(2)} ms` : '–',
+      x && base ? `${((x.tps / base.tps) * 100).toFixed(1)}%` : '–',
+      n0(num(sc.capturedRates[k])),
+      x?.machineBusy === undefined ? '–' : `${Math.round(x.machineBusy * 100)}%`,
+    ];
+  };
+  const out = [
+    `Cost on the source: pgbench (TPC-B like, scale ${st.scale}, ${st.clients} clients, ${st.durationSec} s each, database \`bench_pgbench\` on the source cluster) while the load generator writes ${n0(st.captureRate)} captured changes/s to \`orders\`:`,
+    '',
+    table(
+      ['pipeline', 'pgbench TPS', 'latency avg', 'of capture stopped', 'captured changes/s beside', 'machine busy'],
+      [row('capture stopped (connector stopped)', 'captureStopped'), row('capture running, pipeline keeping up', 'captureRunning'), row('capture running, processor stopped', 'processorStopped')],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+  ];
+  const w = sc.wal;
+  if (w) {
+    out.push(`With the processor stopped for ${n0(w.holdSec)} s, Debezium's slot \`${st.slot}\` held at most ${fmtBytes(w.maxRetainedBytes)} of WAL (current LSN − restart_lsn; ${fmtBytes(w.maxUnconfirmedBytes)} past confirmed_flush_lsn; ${fmtBytes(w.endRetainedBytes)} at the end). Debezium confirms what Kafka has stored, so a stopped processor leaves its backlog in Kafka rather than in the source's WAL. ` +
+      `Started again, the processor stored the ${n0(w.backlogMessages)} waiting messages ${w.caughtUp ? `in ${w.drainSec.toFixed(1)} s (${n0(w.drainRate)} messages/s, start-up included)` : 'NOT within the wait'}.`);
+    out.push('');
+  }
   return out;
-}
-
-/** Deletes per change in the preload (each also yields a tombstone message). */
-function deleteShare(r: Results): number {
-  return r.drain.changes > 0 ? r.drain.deletes / r.drain.changes : 0;
 }
 
 function profileSection(r: Results): string[] {
@@ -301,7 +315,7 @@ export function renderTable(r: Results): string {
   return [
     `Benchmark ${r.date.slice(0, 16).replace('T', ' ')} UTC — ${r.machine.cores} cores, load average ${r.machine.loadBefore.map((x) => x.toFixed(2)).join(' ')} at the start`,
     '',
-    'Freshness: source commit → row visible in the target, per row version (ms), all three systems loading at once:',
+    'Freshness: source commit → row visible in the target, per row version (ms), all systems loading at once:',
     '',
     fixedTable(r.fixed),
     '',
@@ -314,15 +328,16 @@ export function renderTable(r: Results): string {
     drainTable(r),
     '',
     ...(r.e2e
-      ? [`End to end, live, as fast as the source takes changes (${r.e2e.txSize} per transaction, ${r.e2e.durationSec} s):`, '', fixedTable([r.e2e]), '']
+      ? [`End to end, live, ${num(r.e2e.rate) === Infinity ? 'as fast as the source takes changes' : `${n0(num(r.e2e.rate))} changes/s offered`} (${r.e2e.txSize} per transaction, ${r.e2e.durationSec} s; achieved ${n0(r.e2e.achievedRate)}/s${r.sourceCost?.generatorAlone ? `; the load generator alone against the source, capture stopped, offers ${n0(r.sourceCost.generatorAlone.rate)}/s with ${r.sourceCost.generatorAlone.connections} connections × ${r.sourceCost.generatorAlone.pipeline} in flight, ${r.sourceCost.generatorAlone.txSize} per transaction` : ''}${r.generator ? `; the preload reached ${n0(r.generator.rate)}/s (${r.generator.txSize} per transaction, no consumer running)` : ''}):`, '', fixedTable([r.e2e]), '']
       : []),
+    ...sourceCostLines(r),
     'Ratios, ours ÷ peer:',
     '',
     ratiosTable(r),
     '',
-    'Goals (issue 5):',
+    'Goals (issue 14), from this run\'s own figures:',
     '',
-    ...goals(r),
+    ...goalLines(r.goals ?? []),
   ].join('\n');
 }
 
@@ -358,11 +373,14 @@ export function renderResults(r: Results, previous: string): string {
     '- **Load**: `seed/lib/workload.ts` (`runLoad`, the same generator as `make load`): 50% inserts, 40% status updates, 10% deletes on `public.orders`, each change its own autocommit transaction in the fixed-rate runs; every insert and update sets `updated_at = clock_timestamp()`, so every row version carries its source commit time.',
     '- **Ours**: a second processor instance (same code, `dist/processor/src/main.js`, default batch settings) with its own consumer group, writing into its own database `bench_ours` (migrations applied), started at the end of the topic. The stack\'s own processor is stopped for the run (one consumer of the topic fewer on two cores) and restarted afterwards; it then catches up from its stored offsets. Arrival: a statement-level trigger on `orders_latest` notes `clock_timestamp()` per warehouse transaction after the merge, the last statement before COMMIT; each `orders_fact` row (every row version) finds its transaction through `xmin`. Per batch, not per row, so the measurement costs ours almost nothing.',
     '- **Debezium JDBC sink**: `bench/connectors/jdbc-sink.json` in the stack\'s Kafka Connect: upsert, `primary.key.mode=record_key`, `delete.enabled`, `schema.evolution=basic` (it creates its table), one task, defaults otherwise (batch.size 500); it reads the same Avro topic with the Apicurio converter (Confluent wire format: `headers.enabled=false`, `Default4ByteIdHandler`, `use-id=contentId`), into database `bench_jdbc` as its own role; started at the end of the topic.',
+    '- **Debezium JDBC sink, tuned**: a second connector `tuned-jdbc-sink` with `bench/connectors/jdbc-sink-tuned.json` laid over the same config: `tasks.max` = the topic\'s partitions, `batch.size` 4000, `consumer.override.max.poll.records` 4000, into `bench_jdbc_tuned`. `dialect.postgres.unnest.insert.enabled` and pgjdbc\'s `reWriteBatchedInserts` make the sink fail on this workload (`ON CONFLICT DO UPDATE command cannot affect row a second time`: one statement with two versions of a key) unless `use.reduction.buffer` drops intermediate versions, so they are off (bench/README.md). The freshness goals compare ours against the better of the two sinks.',
     '- **Native**: publication `bench_pub` on the source, subscription `bench_sub` (initial copy of the table) into `bench_native`; the apply worker fires the arrival trigger (enabled ALWAYS).',
     '- **Arrival** for the JDBC sink and native: a deferred constraint trigger (fires at COMMIT) per row version: `arrived_at = clock_timestamp()`. Freshness = arrival − `updated_at`, on one machine\'s clock. Deletes are not timed (no commit time in the row), they are loaded all the same.',
-    `- **Fixed rates**: ${r.settings.rates.map(n0).join(', ')} changes/s for ${r.settings.durationSec} s each, all three systems loading at once from one load; then each is waited for (at most ${r.settings.catchupSec} s) until every row version of the run arrived. A system that does not catch up is marked and left out of the higher rates.`,
-    `- **Maximum throughput**: the three systems paused (our processor stopped, the connector paused, the subscription disabled), ${n0(r.settings.preload)} changes preloaded as fast as the source takes them (${r.settings.preloadTxSize} changes per transaction), Debezium left to publish them all; then each system resumed alone and timed until every row version arrived (at most ${r.settings.drainSec} s). The steady rate is taken between the arrival of the 10th and the 90th percentile of the row versions (start-up and the first and last batch left out) and scaled to all changes; the drain CPU of the Debezium-based systems leaves out the capture (done before), native\'s includes its walsender\'s decoding.`,
-    `- **End to end**: last, ours and native live again while the load generator writes as fast as the source takes it (${r.settings.e2eTxSize} changes per transaction, ${r.settings.e2eSec} s); the JDBC sink sits it out. A system kept up when every row version was in within 2 s (or 5% of the run) after the load ended.`,
+    `- **Fixed rates**: ${r.settings.rates.map(n0).join(', ')} changes/s for ${r.settings.durationSec} s each, all systems loading at once from one load; then each is waited for (at most ${r.settings.catchupSec} s) until every row version of the run arrived. A system that does not catch up is marked and left out of the higher rates.`,
+    `- **Maximum throughput**: the systems paused (our processor stopped, the connectors paused, the subscription disabled), ${n0(r.settings.preload)} changes preloaded as fast as the source takes them (${r.settings.preloadTxSize} changes per transaction), Debezium left to publish them all; then each system resumed alone and timed until every row version arrived (at most ${r.settings.drainSec} s). The steady rate is taken between the arrival of the 10th and the 90th percentile of the row versions (start-up and the first and last batch left out) and scaled to all changes (when those lie less than a second apart, a drain of a few batches, the whole drain from resume to the last row instead); the drain CPU of the Debezium-based systems leaves out the capture (done before), native\'s includes its walsender\'s decoding.`,
+    `- **End to end**: ours and native live again while the load generator offers ${r.settings.e2eRate === undefined || num(r.settings.e2eRate) === Infinity ? 'as many changes as the source takes' : `${n0(num(r.settings.e2eRate))} changes/s`} (${r.settings.e2eTxSize} changes per transaction, ${r.settings.connections ?? 8} connections × ${r.settings.pipeline ?? 8} transactions in flight, ${r.settings.e2eSec} s); the JDBC sinks sit it out. What the generator can offer at all is the preload\'s rate (the same generator with no consumer running). A system kept up when every row version was in within 2 s (or 5% of the run) after the load ended.`,
+    '- **Cost on the source**: pgbench (TPC-B like) in its own database `bench_pgbench` on the source cluster, dropped afterwards, beside a steady captured load on `orders`: Debezium\'s connector stopped (`PUT /connectors/<name>/stop`, then `/resume`), running with the pipeline keeping up, running with our processor stopped; meanwhile the WAL held by Debezium\'s slot is sampled every second, and the processor\'s catch-up is timed when it starts again.',
+    '- **Goals**: computed by `bench/lib/goals.ts` from this run\'s figures only (results.json `goals`); a goal not met names the component that limits it: for freshness the larger leg of ours (Debezium → Kafka or the processor), for the drain the busier of the Node.js process and its warehouse backends, end to end the generator when it cannot offer the rate, else the leg with the larger p99.',
     '- **CPU and memory** from `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS; RssAnon for PostgreSQL backends, whose RSS also counts shared buffers), sampled every 250 ms; threads by name for the sink\'s task in the Connect JVM.',
     '- **Profile**: the benchmark\'s processor runs the drain under `node --cpu-prof`; the summary keeps the samples between its first and last batch.',
     '',

@@ -1,10 +1,11 @@
-// The three systems under test, each loading the same source changes into its own warehouse
+// The systems under test, each loading the same source changes into its own warehouse
 // database, and how each records when a row version arrived:
 //  - ours:   a second processor instance (own consumer group) into database bench_ours;
 //            a statement trigger on orders_latest notes the time of the batch's last statement
 //            per transaction; orders_fact rows find it through their xmin.
 //  - jdbc:   the Debezium JDBC sink connector in the stack's Kafka Connect, upsert mode, into
 //            database bench_jdbc; a deferred (commit-time) row trigger logs each row version.
+//  - jdbcTuned: the same sink as a second connector with tuned settings, into bench_jdbc_tuned.
 //  - native: a publication on the source and a subscription in database bench_native; the same
 //            deferred row trigger, enabled ALWAYS so that the apply worker fires it.
 // Every row version written by the load generator carries its source commit time in updated_at.
@@ -19,7 +20,7 @@ import { threadsNamed, type Group, type Member } from './proc';
 import { ConnectRest, connect, lit, log, sleep, urlParts, waitFor, withDb } from './util';
 
 export const TOPIC = 'dbserver1.public.orders';
-export type SystemKey = 'ours' | 'jdbc' | 'native';
+export type SystemKey = 'ours' | 'jdbc' | 'jdbcTuned' | 'native';
 
 export interface Env {
   repo: string;
@@ -55,6 +56,8 @@ export interface System {
   setup(): Promise<void>;
   /** Installs what needs the tables the system creates itself (after the warm-up). */
   instrument(): Promise<void>;
+  /** Throws when the system has failed for good (a connector task FAILED); optional. */
+  check?(): Promise<void>;
   pause(): Promise<void>;
   resume(opts?: { profileDir?: string }): Promise<void>;
   /** Row versions of the window that have arrived. */
@@ -311,32 +314,66 @@ export class Ours implements System {
 
 // ---------------------------------------------------------------- Debezium JDBC sink
 
+/** One Debezium JDBC sink connector: the default configuration, or the tuned one beside it. */
+export interface SinkVariant {
+  key: 'jdbc' | 'jdbcTuned';
+  label: string;
+  /** Connector name; its first characters name the task thread (15 characters kept by the kernel), so they differ per variant. */
+  name: string;
+  db: string;
+  role: string;
+  /** Settings laid over bench/connectors/jdbc-sink.json (the tuned sink's). */
+  overlay?: string;
+}
+
+export const DEFAULT_SINK: SinkVariant = { key: 'jdbc', label: 'Debezium JDBC sink', name: 'jdbc-sink', db: 'bench_jdbc', role: 'bench_jdbc' };
+export const TUNED_SINK: SinkVariant = {
+  key: 'jdbcTuned',
+  label: 'Debezium JDBC sink, tuned',
+  name: 'tuned-jdbc-sink',
+  db: 'bench_jdbc_tuned',
+  role: 'bench_jdbc_tuned',
+  overlay: 'bench/connectors/jdbc-sink-tuned.json',
+};
+
 export class JdbcSink implements System {
-  readonly key = 'jdbc' as const;
-  readonly label = 'Debezium JDBC sink';
-  readonly db = 'bench_jdbc';
-  readonly role = 'bench_jdbc';
-  readonly name = 'jdbc-sink';
+  readonly key: 'jdbc' | 'jdbcTuned';
+  readonly label: string;
+  readonly db: string;
+  readonly role: string;
+  readonly name: string;
   private c!: Client;
   private readonly rest: ConnectRest;
+  /** tasks.max as sent (the tuned sink: one task per partition of the topic). */
+  tasks = 1;
 
   constructor(
     private readonly env: Env,
     private readonly whAdmin: Client,
     private readonly kafka: Admin,
+    private readonly variant: SinkVariant = DEFAULT_SINK,
   ) {
     this.rest = new ConnectRest(env.connectUrl);
+    this.key = variant.key;
+    this.label = variant.label;
+    this.db = variant.db;
+    this.role = variant.role;
+    this.name = variant.name;
   }
 
-  /** The config sent to Connect: bench/connectors/jdbc-sink.json with ${bench:...} filled in. */
-  private payload(password: string): Record<string, string> {
+  /** The config sent to Connect: bench/connectors/jdbc-sink.json (and the variant's overlay) with ${bench:...} filled in. */
+  private payload(password: string, partitions: number): Record<string, string> {
     const wh = urlParts(this.env.warehouseAdminUrl);
     const values: Record<string, string> = {
       JDBC_URL: `jdbc:postgresql://${wh.host}:${wh.port}/${this.db}`,
       JDBC_USER: this.role,
       JDBC_PASSWORD: password,
+      TOPIC_PARTITIONS: String(partitions),
     };
-    const cfg = JSON.parse(fs.readFileSync(path.join(this.env.repo, 'bench/connectors/jdbc-sink.json'), 'utf8')) as Record<string, string>;
+    const read = (f: string) => JSON.parse(fs.readFileSync(path.join(this.env.repo, f), 'utf8')) as Record<string, string>;
+    const cfg = { ...read('bench/connectors/jdbc-sink.json'), ...(this.variant.overlay ? read(this.variant.overlay) : {}) };
+    // Comment keys ("//...") document the overlay; Connect would reject them.
+    for (const k of Object.keys(cfg)) if (k.startsWith('//')) delete cfg[k];
     for (const k of Object.keys(cfg)) {
       cfg[k] = String(cfg[k]).replace(/\$\{bench:([A-Z_]+)\}/g, (m, n) => values[n] ?? m);
       // A worker elsewhere cannot resolve our ${env:...} names.
@@ -360,12 +397,31 @@ export class JdbcSink implements System {
     this.c = await connect(withDb(this.env.warehouseAdminUrl, this.db));
     await this.c.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT CREATE ON SCHEMA public TO ${this.role}; ${ARRIVALS_SQL}`);
     await groupToEnd(this.kafka, `connect-${this.name}`);
-    await this.rest.must('PUT', `/connectors/${this.name}/config`, this.payload(password));
+    const meta = await this.kafka.fetchTopicMetadata({ topics: [TOPIC] });
+    const partitions = meta.topics[0]?.partitions.length ?? 1;
+    const cfg = this.payload(password, partitions);
+    this.tasks = Number(cfg['tasks.max']) || 1;
+    await this.rest.must('PUT', `/connectors/${this.name}/config`, cfg);
     await this.rest.waitState(this.name, 'RUNNING');
   }
 
+  /** Throws when a task of the connector FAILED (with the causes from its trace). */
+  async check(): Promise<void> {
+    const r = await this.rest.call('GET', `/connectors/${this.name}/status`);
+    if (r.status !== 200) return;
+    const failed = r.json.tasks.filter((t: { state: string }) => t.state === 'FAILED');
+    if (failed.length === 0) return;
+    const trace = String(failed[0].trace ?? '');
+    // The database's own message says most ("ERROR: ..."); else the last cause.
+    const cause = /ERROR: [^\n]*/.exec(trace)?.[0] ?? trace.split('\n').filter((l) => l.startsWith('Caused by')).pop() ?? trace.split('\n')[0];
+    throw new Error(`${this.label} (connector ${this.name}) FAILED: ${cause.slice(0, 400)}`);
+  }
+
   async instrument(): Promise<void> {
-    const ok = await waitFor(async () => (await this.c.query("SELECT to_regclass('public.orders') IS NOT NULL AS ok")).rows[0].ok, 60_000);
+    const ok = await waitFor(async () => {
+      await this.check();
+      return (await this.c.query("SELECT to_regclass('public.orders') IS NOT NULL AS ok")).rows[0].ok;
+    }, 60_000);
     if (!ok) throw new Error(`the JDBC sink did not create its table in ${this.db}`);
     await this.c.query(ARRIVALS_TRIGGER('public.orders'));
   }
@@ -394,13 +450,15 @@ export class JdbcSink implements System {
     // threads (GC, JIT) are only in "jdbc+connect", the whole worker: the sink's cost while the
     // source connector idles (the drain).
     const task = (): Member[] => (pid ? threadsNamed(pid, `task-thread-${this.name}`) : []);
-    const pg = () => backends(this.whAdmin, this.db);
+    // The sink's own connections (pgjdbc's default application name), not the benchmark's.
+    const pg = () => backends(this.whAdmin, this.db, 'PostgreSQL JDBC%');
+    const k = this.key;
     return [
-      { name: 'jdbc', members: async () => [...task(), ...(await pg())] },
-      { name: 'jdbc:client', members: task },
-      { name: 'jdbc:pg', members: pg },
-      { name: 'jdbc+connect', members: async () => [...(pid ? [{ pid, rss: 'all' as const }] : []), ...(await pg())] },
-      { name: 'jdbc+connect:client', members: () => (pid ? [{ pid, rss: 'all' as const }] : []) },
+      { name: k, members: async () => [...task(), ...(await pg())] },
+      { name: `${k}:client`, members: task },
+      { name: `${k}:pg`, members: pg },
+      { name: `${k}+connect`, members: async () => [...(pid ? [{ pid, rss: 'all' as const }] : []), ...(await pg())] },
+      { name: `${k}+connect:client`, members: () => (pid ? [{ pid, rss: 'all' as const }] : []) },
     ];
   }
 
