@@ -1,5 +1,7 @@
 // Entry point: configuration, pre-flight checks with clear errors, then the pipeline.
 import { Pool } from 'pg';
+import { CaptureFollower } from './capture';
+import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
 import { startHttp } from './http';
@@ -8,6 +10,7 @@ import { createMetrics } from './metrics';
 import { readOffset } from './offsets';
 import { Pipeline } from './pipeline';
 import { RegistrySchemas } from './registry';
+import { setHomePrefix } from './topics';
 import { WarehouseWriter } from './writer';
 
 function fail(message: string, code = 2): never {
@@ -26,6 +29,8 @@ async function checkWarehouse(url: string): Promise<Pool> {
     fail(`warehouse ${redactUrl(url)} (WAREHOUSE_DATABASE_URL) is unreachable: ${(err as Error).message}`);
   }
   if (!ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
+  const named = (await pool.query("SELECT to_regclass('cdc.captured_tables') IS NOT NULL AS ok")).rows[0].ok;
+  if (!named) fail('warehouse has no table cdc.captured_tables: apply warehouse-migrations/ first (make up does)');
   return pool;
 }
 
@@ -54,6 +59,7 @@ async function main(): Promise<void> {
   const { config, rules } = loaded;
   const log = createLogger(config.log.level);
   const metrics = createMetrics();
+  setHomePrefix(config.naming.homePrefix);
   const offsetsPool = await checkWarehouse(config.warehouse.url);
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
@@ -83,11 +89,19 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
+  const captured = new CapturedTables(offsetsPool);
+  const follower = config.connect.url
+    ? new CaptureFollower(
+      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
+      captured, (topics, refused) => pipeline.setTopics(topics, refused), log)
+    : null;
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    await follower?.stop();
     await pipeline.stop();
     server.close();
     await offsetsPool.end().catch(() => undefined);
@@ -104,10 +118,19 @@ async function main(): Promise<void> {
     batch: config.batch,
     http: `http://${config.http.host}:${config.http.port}`,
   });
-  try {
-    await pipeline.start();
-  } catch (err) {
-    fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
+  if (follower) {
+    try {
+      await follower.start();
+    } catch (err) {
+      fail(`cannot follow capture: ${(err as Error).message}`);
+    }
+  } else {
+    try {
+      const topics = await pipeline.resolveTopics();
+      await pipeline.start(topics, await captured.claim(topics.map((topic) => ({ topic, connector: null }))));
+    } catch (err) {
+      fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
+    }
   }
   await reportTablesWithoutKey(schemas, (pipeline.health().topics as string[]) ?? [], log);
 }
