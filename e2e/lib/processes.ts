@@ -116,7 +116,10 @@ export async function captureTable(table: string, tag: string): Promise<Captured
     'slot.name': slot,
     'snapshot.mode': 'initial',
   });
-  const processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}` });
+  const processor = await startProcessor(`${tag}-${suffix}`, {
+    PROCESSOR_TOPICS: `${prefix}.public.${table}`, PROCESSOR_GROUP_ID: `e2e-${tag}-${suffix}`,
+    WAREHOUSE_HOME_PREFIX: prefix, // the table keeps its plain name: <table>_fact, <table>_latest
+  });
   return {
     prefix,
     processor,

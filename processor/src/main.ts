@@ -29,9 +29,12 @@ async function checkWarehouse(url: string): Promise<Pool> {
     fail(`warehouse ${redactUrl(url)} (WAREHOUSE_DATABASE_URL) is unreachable: ${(err as Error).message}`);
   }
   if (!ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
-  const named = (await pool.query("SELECT to_regclass('cdc.captured_tables') IS NOT NULL AS ok")).rows[0].ok;
-  if (!named) fail('warehouse has no table cdc.captured_tables: apply warehouse-migrations/ first (make up does)');
   return pool;
+}
+
+/** cdc.captured_tables (migration 0004): names checked for collisions, snapshots recorded. */
+async function hasCapturedTables(pool: Pool): Promise<boolean> {
+  return (await pool.query("SELECT to_regclass('cdc.captured_tables') IS NOT NULL AS ok")).rows[0].ok;
 }
 
 /** A captured table without a primary key has no key schema: say so at start, not per event. */
@@ -90,6 +93,9 @@ async function main(): Promise<void> {
   }
 
   const captured = new CapturedTables(offsetsPool);
+  const recorded = await hasCapturedTables(offsetsPool);
+  if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
+  if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
   const follower = config.connect.url
     ? new CaptureFollower(
       { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
@@ -127,7 +133,7 @@ async function main(): Promise<void> {
   } else {
     try {
       const topics = await pipeline.resolveTopics();
-      await pipeline.start(topics, await captured.claim(topics.map((topic) => ({ topic, connector: null }))));
+      await pipeline.start(topics, recorded ? await captured.claim(topics.map((topic) => ({ topic, connector: null }))) : new Map());
     } catch (err) {
       fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
     }

@@ -72,3 +72,19 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
   return { fill, appendFact, mergeLatest };
 }
+
+/**
+ * Debezium's incremental snapshot reads carry no LSN (DBZ-4329). Their place in a key's history
+ * is their place in the stream (Debezium emits a read only if the key did not change during the
+ * read's window): after every change of the key before them, in the history or earlier in the
+ * batch, and before any later change, whose LSN is higher than all of those. So a read takes
+ * the key's greatest known LSN plus one.
+ */
+export function placeReadsSql(table: string, keys: string[]): string {
+  const s = `pg_temp.${ident(stageTable(table))}`;
+  const f = ident(factTable(table));
+  return `UPDATE ${s} AS s SET source_lsn = 1 + GREATEST(` +
+    `(SELECT max(p.source_lsn) FROM ${s} AS p WHERE ${keyMatch(keys, 'p', 's')} AND p._seq < s._seq), ` +
+    `(SELECT max(h.source_lsn) FROM ${f} AS h WHERE ${keyMatch(keys, 'h', 's')}), 0) ` +
+    'WHERE s.source_lsn IS NULL';
+}

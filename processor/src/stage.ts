@@ -69,7 +69,7 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
     let i = columns.length;
     fields[i++] = event.op;
     fields[i++] = microsToIso(event.sourceTsMicros);
-    fields[i++] = event.lsn.toString();
+    fields[i++] = event.lsn === null ? '\\N' : event.lsn.toString();
     fields[i++] = event.txId === null ? '\\N' : event.txId.toString();
     fields[i++] = copyField(topic);
     fields[i++] = String(partition);

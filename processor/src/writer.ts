@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
-import { copySql, createStageSql, mergeSql } from './merge';
+import { copySql, createStageSql, mergeSql, placeReadsSql } from './merge';
 import { lockOffsets, saveOffsets, tpKey, type TopicPartition } from './offsets';
 import { insertRejects, type Reject } from './rejects';
 import { copyIn, stageText, type StagedEvent } from './stage';
@@ -123,7 +123,7 @@ export class WarehouseWriter {
         continue;
       }
       // The same change twice in one batch (Debezium re-sent it): stage it once.
-      const identity = `${event.table}\u0000${event.lsn}\u0000${event.op}\u0000${event.keyText}`;
+      const identity = `${event.table}\u0000${event.lsn ?? `@${item.partition}/${item.offset}`}\u0000${event.op}\u0000${event.keyText}`;
       let staged = byTable.get(event.table);
       if (!staged) byTable.set(event.table, (staged = []));
       if (seen.has(identity)) {
@@ -158,6 +158,7 @@ export class WarehouseWriter {
     lap('copy');
     const keys = events[0].event.model.keyColumns;
     const sql = mergeSql(table, columns, keys, unavailable);
+    if (events.some((e) => e.event.lsn === null)) await client.query(placeReadsSql(table, keys));
     for (const fill of sql.fill) await client.query(fill);
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');
