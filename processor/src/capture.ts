@@ -2,7 +2,7 @@
 // they capture (topic.prefix, table.include.list, …) and which of their change topics exist in
 // Kafka. A changed set re-subscribes the pipeline; a table newly in capture gets one incremental
 // snapshot (signals.ts), so its rows from before the change land too.
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { CapturedTables, Refusals } from './captured-tables';
 import type { Logger } from './log';
 import { SignalSender, snapshotSignal } from './signals';
@@ -43,6 +43,18 @@ async function taskSources(connectUrl: string, connector: string): Promise<Captu
   return tasks.map((t) => captureSource(connector, t.config)).filter((s): s is CaptureSource => s !== null);
 }
 
+/**
+ * Asks for a new incremental snapshot of a warehouse table (for WarehouseWriter's onResnapshot
+ * hook: a schema change left rows the warehouse cannot fill). The request is recorded in
+ * cdc.captured_tables and sent by the processor that follows the table's connector.
+ */
+export async function requestResnapshot(record: CapturedTables, table: string, reason: string, log: Logger): Promise<boolean> {
+  const marked = await record.requestResnapshot(table, reason);
+  if (marked) log.info('re-snapshot requested; sent to the connector by the processor following it (CONNECT_URL)', { table, reason });
+  else log.warn('cannot request a re-snapshot: the table is not in cdc.captured_tables (in capture)', { table, reason });
+  return marked;
+}
+
 export interface FollowOptions {
   connectUrl: string;
   connectors: string[];
@@ -62,6 +74,8 @@ export class CaptureFollower {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private connectFailing = false;
+  private pollFailing = false;
+  private admin: Admin | null = null;
   private readonly warned = new Set<string>();
   private tick: Promise<void> = Promise.resolve();
 
@@ -84,7 +98,17 @@ export class CaptureFollower {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.tick = this.poll(false).catch((err) => this.log.warn('following capture failed; trying again', { error: err })).finally(() => this.schedule());
+      this.tick = this.poll(false)
+        .then(() => {
+          if (this.pollFailing) this.log.info('following capture works again');
+          this.pollFailing = false;
+        })
+        .catch((err) => {
+          // Once per outage (the warehouse or Kafka away): what is loaded goes on being loaded.
+          if (!this.pollFailing) this.log.warn('following capture failed; trying again every poll', { error: err });
+          this.pollFailing = true;
+        })
+        .finally(() => this.schedule());
     }, this.opts.pollMs);
   }
 
@@ -93,14 +117,12 @@ export class CaptureFollower {
     if (this.timer) clearTimeout(this.timer);
     await this.tick.catch(() => undefined);
     await this.signals.close();
+    await this.admin?.disconnect().catch(() => undefined);
   }
 
   /** Marks a warehouse table for a new incremental snapshot; sent at the next look. */
-  async requestResnapshot(table: string, reason: string): Promise<boolean> {
-    const marked = await this.record.requestResnapshot(table, reason);
-    if (marked) this.log.info('re-snapshot requested', { table, reason });
-    else this.log.warn('cannot request a re-snapshot: the table is not in capture', { table, reason });
-    return marked;
+  requestResnapshot(table: string, reason: string): Promise<boolean> {
+    return requestResnapshot(this.record, table, reason, this.log);
   }
 
   private async poll(first: boolean): Promise<void> {
@@ -138,12 +160,17 @@ export class CaptureFollower {
   }
 
   private async listTopics(): Promise<string[]> {
-    const admin = this.kafka.admin();
-    await admin.connect();
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
     try {
-      return await admin.listTopics();
-    } finally {
-      await admin.disconnect();
+      return await this.admin.listTopics();
+    } catch (err) {
+      await this.admin.disconnect().catch(() => undefined);
+      this.admin = null;
+      throw err;
     }
   }
 

@@ -1,6 +1,6 @@
 // Entry point: configuration, pre-flight checks with clear errors, then the pipeline.
 import { Pool } from 'pg';
-import { CaptureFollower } from './capture';
+import { CaptureFollower, requestResnapshot } from './capture';
 import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
@@ -66,6 +66,11 @@ async function main(): Promise<void> {
   const offsetsPool = await checkWarehouse(config.warehouse.url);
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
+  const captured = new CapturedTables(offsetsPool);
+  // For the writer's onResnapshot hook (schema changes that leave current rows stale), where the
+  // writer has it: new WarehouseWriter(…, { onResnapshot }).
+  const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
+  void onResnapshot;
   const schemas = new RegistrySchemas(config.registry.url);
   const writers = Array.from({ length: config.batch.lanes }, () =>
     new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log));
@@ -92,7 +97,6 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
-  const captured = new CapturedTables(offsetsPool);
   const recorded = await hasCapturedTables(offsetsPool);
   if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
   if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
