@@ -77,6 +77,14 @@ function streamInto(table: string) {
   return { async stop() { stop = true; await done; return next - 1000; } };
 }
 
+const processorEnv = () => ({
+  WAREHOUSE_DATABASE_URL: wh.processorUrl,
+  PROCESSOR_GROUP_ID: `e2e-${tag}`,
+  PROCESSOR_CONNECTORS: connector, // only this test's connector
+  WAREHOUSE_HOME_PREFIX: prefix, // so public tables keep their plain names here
+  CONNECT_POLL_MS: '1000',
+});
+
 const health = async () => (await (await fetch(`${processor!.url}/health`)).json()) as { topics: string[] };
 
 beforeAll(async () => {
@@ -101,13 +109,7 @@ beforeAll(async () => {
   await admin.createTopics({ topics: [{ topic: signalTopic, numPartitions: 1 }], waitForLeaders: true });
   await admin.disconnect();
   await capture([A]);
-  processor = await startProcessor(`follow-${suffix}`, {
-    WAREHOUSE_DATABASE_URL: wh.processorUrl,
-    PROCESSOR_GROUP_ID: `e2e-${tag}`,
-    PROCESSOR_CONNECTORS: connector, // only this test's connector
-    WAREHOUSE_HOME_PREFIX: prefix, // so public tables keep their plain names here
-    CONNECT_POLL_MS: '1000',
-  });
+  processor = await startProcessor(`follow-${suffix}`, processorEnv());
 });
 
 afterAll(async () => {
@@ -140,12 +142,16 @@ describe('the warehouse follows capture', () => {
       await waitFor('A streaming', async () => (await warehouseRows(A)).length > 3, 60_000, 100);
       await source().query(`ALTER PUBLICATION ${publication} ADD TABLE ${B}`);
       await capture([A, B]);
+      const aWhenAdded = (await warehouseRows(A)).length;
       // Changes to B while its snapshot may be running, and an insert: the end state must be exact.
       await source().query(`UPDATE ${B} SET note = 'changed during', amount = amount + 0.01 WHERE id % 50 = 0`);
       await source().query(`DELETE FROM ${B} WHERE id IN (7, 8)`);
       await source().query(`INSERT INTO ${B} (id, amount, note) VALUES (501, 501.01, 'new')`);
       const b = await waitFor('B snapshot and changes', () => converged(B, B), 150_000, 500);
       expect(b.length).toBe(499);
+      // A went on loading meanwhile, in the same process (no restart).
+      expect((await warehouseRows(A)).length).toBeGreaterThan(aWhenAdded);
+      expect(processor!.proc.exitCode).toBeNull();
       expect(b).toContain('1|1.25|old 1');
       expect(b).toContain('50|62.51|changed during');
       // And changes after the snapshot.
@@ -196,5 +202,18 @@ describe('the warehouse follows capture', () => {
     // A keeps streaming after the change.
     await source().query(`INSERT INTO ${A} (id, amount, note) VALUES (2, 2.02, 'after removal')`);
     await waitFor('A after removal', () => converged(A, A), 60_000, 250);
+  });
+
+  it('asks for no snapshot again after a restart', async () => {
+    const record = async () => (await wh.admin.query(
+      'SELECT topic, removed_at, snapshot_pending, snapshot_requested_at FROM cdc.captured_tables ORDER BY topic')).rows;
+    const before = await record();
+    await processor!.stop();
+    processor = await startProcessor(`follow-${suffix}-again`, processorEnv());
+    // Healthy means the first look at Connect is done (the processor starts consuming after it).
+    expect((await health()).topics).toEqual([`${prefix}.${schema}.${A}`, `${prefix}.public.${A}`].sort());
+    expect(await record()).toEqual(before);
+    await source().query(`INSERT INTO ${A} (id, amount, note) VALUES (3, 3.03, 'after restart')`);
+    await waitFor('A after restart', () => converged(A, A), 60_000, 250);
   });
 });
