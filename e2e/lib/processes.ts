@@ -27,7 +27,9 @@ export interface ProcessorHandle {
 /** Starts `node dist/processor/src/main.js` with the stack's env plus overrides; waits for /health. */
 export async function startProcessor(name: string, overrides: Record<string, string>, waitHealthy = true): Promise<ProcessorHandle> {
   const port = await freePort();
-  const env = { ...process.env, ...stackEnv(), PROCESSOR_PORT: String(port), ...overrides };
+  // CONNECT_URL is in the stack's env: like the stack's processor (infra/processor.sh), follow only
+  // the stack's connector, not the connectors other tests register for themselves.
+  const env = { ...process.env, ...stackEnv(), PROCESSOR_CONNECTORS: 'orders-source', PROCESSOR_PORT: String(port), ...overrides };
   const logFile = path.join(stackEnv().LOG_DIR, `e2e-${name}.log`);
   const out = fs.openSync(logFile, 'a');
   const proc = spawn('node', [path.join(REPO, 'dist/processor/src/main.js')], { cwd: REPO, env, stdio: ['ignore', out, out] });

@@ -67,6 +67,9 @@ async function main(): Promise<void> {
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
   const captured = new CapturedTables(offsetsPool);
+  const recorded = await hasCapturedTables(offsetsPool);
+  if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
+  if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
   // For the writer's onResnapshot hook (schema changes that leave current rows stale), where the
   // writer has it: new WarehouseWriter(…, { onResnapshot }).
   const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
@@ -97,9 +100,6 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
-  const recorded = await hasCapturedTables(offsetsPool);
-  if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
-  if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
   const follower = config.connect.url
     ? new CaptureFollower(
       { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
     registry: config.registry.url,
     batch: config.batch,
     http: `http://${config.http.host}:${config.http.port}`,
+    follow: config.connect.url ? { connect: config.connect.url, connectors: config.connect.connectors.length ? config.connect.connectors : 'all' } : 'no (fixed topics)',
   });
   if (follower) {
     try {
