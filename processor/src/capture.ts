@@ -55,12 +55,18 @@ export async function requestResnapshot(record: CapturedTables, table: string, r
   return marked;
 }
 
+/** How long a connector may be missing from Connect's answer before it counts as deleted. */
+export const GONE_AFTER_MS = 60_000;
+
 export interface FollowOptions {
   connectUrl: string;
   connectors: string[];
   pollMs: number;
   brokers: string[];
   clientId: string;
+  /** Kafka's topic list (default: a kafkajs admin client); the clock. Replaceable in tests. */
+  listTopics?: () => Promise<string[]>;
+  now?: () => number;
 }
 
 /** What the pipeline is told: the topics to consume, and those whose events are refused. */
@@ -76,6 +82,8 @@ export class CaptureFollower {
   private connectFailing = false;
   private pollFailing = false;
   private admin: Admin | null = null;
+  private readonly lastKnown = new Map<string, ConnectorState>();
+  private readonly missingSince = new Map<string, number>();
   private readonly warned = new Set<string>();
   private tick: Promise<void> = Promise.resolve();
 
@@ -110,6 +118,7 @@ export class CaptureFollower {
         })
         .finally(() => this.schedule());
     }, this.opts.pollMs);
+    this.timer.unref(); // the consumer keeps the process alive, not this
   }
 
   async stop(): Promise<void> {
@@ -126,21 +135,21 @@ export class CaptureFollower {
   }
 
   private async poll(first: boolean): Promise<void> {
-    let states: ConnectorState[];
+    let answered: ConnectorState[];
     try {
-      states = await readConnectors(this.opts.connectUrl, this.opts.connectors);
+      answered = await readConnectors(this.opts.connectUrl, this.opts.connectors);
       if (this.connectFailing) this.log.info('Kafka Connect answers again', { connect: this.opts.connectUrl });
       this.connectFailing = false;
     } catch (err) {
-      if (first) throw new Error(`Kafka Connect ${this.opts.connectUrl} (CONNECT_URL): ${(err as Error).message}`);
       // Keep loading what is loaded: Connect being away changes nothing in Kafka.
-      if (!this.connectFailing) this.log.warn('Kafka Connect unreachable; the loaded topics stay as they are', { error: err });
+      if (!this.connectFailing) this.log.warn('Kafka Connect unreachable; the loaded topics stay as they are', { connect: this.opts.connectUrl, error: err });
       this.connectFailing = true;
+      if (first) await this.startFromRecord();
       return;
     }
+    for (const s of answered) await this.record.sync(s.source, namedTables(s.source));
+    const states = [...answered, ...(await this.missingConnectors(answered))];
     const sources = states.map((s) => s.source);
-    for (const src of sources) await this.record.sync(src, namedTables(src));
-    await this.forgetDeleted(sources);
 
     const existing = await this.listTopics();
     const topics = changeTopics(sources, existing);
@@ -160,6 +169,7 @@ export class CaptureFollower {
   }
 
   private async listTopics(): Promise<string[]> {
+    if (this.opts.listTopics) return this.opts.listTopics();
     if (!this.admin) {
       const admin = this.kafka.admin();
       await admin.connect();
@@ -174,14 +184,47 @@ export class CaptureFollower {
     }
   }
 
-  /** Connectors deleted from Connect: their tables leave capture (a return re-snapshots them). */
-  private async forgetDeleted(sources: CaptureSource[]): Promise<void> {
-    const present = new Set(sources.map((s) => s.connector));
-    for (const connector of await this.record.connectors()) {
-      if (present.has(connector) || (this.opts.connectors.length && !this.opts.connectors.includes(connector))) continue;
+  /**
+   * Connectors that Connect no longer lists. A Connect that restarts may answer before it has
+   * read its configurations, so a connector counts as deleted only after GONE_AFTER_MS: until
+   * then its last known capture stays (its tables keep loading, no snapshot is sent). Deleted,
+   * its tables leave capture (their warehouse tables stay; a return snapshots them again).
+   */
+  private async missingConnectors(answered: ConnectorState[]): Promise<ConnectorState[]> {
+    const now = (this.opts.now ?? Date.now)();
+    const present = new Set(answered.map((s) => s.source.connector));
+    for (const s of answered) {
+      this.lastKnown.set(s.source.connector, s);
+      this.missingSince.delete(s.source.connector);
+    }
+    const followed = (c: string) => !this.opts.connectors.length || this.opts.connectors.includes(c);
+    const absent = new Set([...this.lastKnown.keys(), ...(await this.record.connectors())].filter((c) => !present.has(c) && followed(c)));
+    const kept: ConnectorState[] = [];
+    for (const connector of absent) {
+      const since = this.missingSince.get(connector) ?? now;
+      this.missingSince.set(connector, since);
+      if (now - since < GONE_AFTER_MS) {
+        const last = this.lastKnown.get(connector);
+        if (last) kept.push({ ...last, running: false });
+        continue;
+      }
       this.log.info('connector deleted: its tables leave capture (warehouse tables stay)', { connector });
       await this.record.connectorGone(connector);
+      this.lastKnown.delete(connector);
+      this.missingSince.delete(connector);
     }
+    return kept;
+  }
+
+  /** Connect away at start: load the topics the warehouse recorded as in capture until it answers. */
+  private async startFromRecord(): Promise<void> {
+    const existing = new Set(await this.listTopics());
+    const topics = (await this.record.inCapture(this.opts.connectors)).filter((t) => existing.has(t));
+    const refused = await this.record.claim(topics.map((topic) => ({ topic, connector: null })));
+    this.log.warn('starting with the topics recorded in cdc.captured_tables until Kafka Connect answers', { topics });
+    this.topics = topics;
+    this.refusedKey = JSON.stringify([...refused].sort());
+    await this.apply(topics, refused);
   }
 
   /**

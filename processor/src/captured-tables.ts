@@ -94,6 +94,14 @@ export class CapturedTables {
     await this.pool.query('UPDATE cdc.captured_tables SET removed_at = now(), snapshot_pending = false WHERE connector = $1 AND removed_at IS NULL', [connector]);
   }
 
+  /** The topics in capture, per the record (of these connectors; all when none is named). */
+  async inCapture(connectors: string[]): Promise<string[]> {
+    const { rows } = await this.pool.query<{ topic: string }>(
+      `SELECT topic FROM cdc.captured_tables WHERE removed_at IS NULL AND (cardinality($1::text[]) = 0 OR connector = ANY($1))
+       ORDER BY topic`, [connectors]);
+    return rows.map((r) => r.topic);
+  }
+
   /** Connectors that have tables in capture, per the record. */
   async connectors(): Promise<string[]> {
     const { rows } = await this.pool.query<{ connector: string }>(

@@ -87,4 +87,12 @@ describe('cdc.captured_tables', () => {
     expect(await record.requestResnapshot('no_such_table', 'x')).toBe(false);
     expect((await record.pending('shop')).map((p) => [p.table, p.reason])).toEqual([['a', 'column type changed']]);
   });
+
+  it('lists the topics in capture per connector (what a processor loads while Connect is away)', async () => {
+    const record = new CapturedTables(pool);
+    expect(await record.inCapture(['shop-source'])).toEqual(['shop.public.a', 'shop.public.b', 'shop.public.d']);
+    expect(await record.inCapture([])).toEqual(['dbserver1.inventory.orders', 'dbserver1.public.orders', 'shop.public.a', 'shop.public.b', 'shop.public.d']);
+    await record.connectorGone('shop-source');
+    expect(await record.inCapture(['shop-source'])).toEqual([]);
+  });
 });
