@@ -83,8 +83,10 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
 export function placeReadsSql(table: string, keys: string[]): string {
   const s = `pg_temp.${ident(stageTable(table))}`;
   const f = ident(factTable(table));
-  return `UPDATE ${s} AS s SET source_lsn = 1 + GREATEST(` +
-    `(SELECT max(p.source_lsn) FROM ${s} AS p WHERE ${keyMatch(keys, 'p', 's')} AND p._seq < s._seq), ` +
+  // One pass over the stage (a window per key, not a scan per read: a snapshot chunk is
+  // thousands of reads); the history's maximum comes from its unique index led by the key.
+  return `UPDATE ${s} AS s SET source_lsn = 1 + GREATEST(x.before, ` +
     `(SELECT max(h.source_lsn) FROM ${f} AS h WHERE ${keyMatch(keys, 'h', 's')}), 0) ` +
-    'WHERE s.source_lsn IS NULL';
+    `FROM (SELECT _seq, max(source_lsn) OVER (PARTITION BY ${idents(keys)} ORDER BY _seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM ${s}) AS x ` +
+    'WHERE x._seq = s._seq AND s.source_lsn IS NULL';
 }
