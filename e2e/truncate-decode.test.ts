@@ -77,8 +77,8 @@ it('decodes a TRUNCATE into its table and position in the log, between the rows 
   expect(t.key).toBeNull();
   if (t.decoded.kind !== 'truncate' || seen[0].decoded.kind !== 'event' || seen[2].decoded.kind !== 'event') throw new Error('unexpected kinds');
   expect(t.decoded.table).toBe(table);
-  expect(t.decoded.lsn).toBeGreaterThan(seen[0].decoded.event.lsn);
-  expect(t.decoded.lsn).toBeLessThan(seen[2].decoded.event.lsn);
+  expect(t.decoded.lsn).toBeGreaterThan(seen[0].decoded.event.lsn!);
+  expect(t.decoded.lsn).toBeLessThan(seen[2].decoded.event.lsn!);
   expect(typeof t.decoded.txId).toBe('bigint');
   expect(t.decoded.sourceTsMicros).toBeGreaterThan(1_700_000_000_000_000n);
 });

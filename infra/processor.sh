@@ -68,6 +68,9 @@ processor_start() {
   fi
   require_free_port "$PROCESSOR_PORT" PROCESSOR_PORT processor
   export_env
+  # With CONNECT_URL (make env) the processor follows capture; the stack's own connector only,
+  # not the connectors tests register for themselves.
+  export PROCESSOR_CONNECTORS=${PROCESSOR_CONNECTORS-$CONNECTOR_NAME}
   local t0; t0=$(date +%s%N)
   ( cd "$REPO_DIR" && start_bg processor "$logf" node "$main" )
   pid=$(<"$(pidfile processor)")

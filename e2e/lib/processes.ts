@@ -28,7 +28,9 @@ export interface ProcessorHandle {
 /** Starts `node dist/processor/src/main.js` with the stack's env plus overrides; waits for /health. */
 export async function startProcessor(name: string, overrides: Record<string, string>, waitHealthy = true): Promise<ProcessorHandle> {
   const port = await freePort();
-  const env = { ...process.env, ...stackEnv(), PROCESSOR_PORT: String(port), ...overrides };
+  // CONNECT_URL is in the stack's env: like the stack's processor (infra/processor.sh), follow only
+  // the stack's connector, not the connectors other tests register for themselves.
+  const env = { ...process.env, ...stackEnv(), PROCESSOR_CONNECTORS: 'orders-source', PROCESSOR_PORT: String(port), ...overrides };
   const logFile = path.join(stackEnv().LOG_DIR, `e2e-${name}.log`);
   const out = fs.openSync(logFile, 'a');
   const proc = spawn('node', [path.join(REPO, 'dist/processor/src/main.js')], { cwd: REPO, env, stdio: ['ignore', out, out] });
@@ -148,7 +150,11 @@ export async function captureTable(table: string, tag: string, opts: { processor
       'snapshot.mode': 'initial',
       ...opts.connector,
     });
-    processor = await startProcessor(`${tag}-${suffix}`, { PROCESSOR_TOPICS: topic, PROCESSOR_GROUP_ID: group, ...opts.processorEnv });
+    processor = await startProcessor(`${tag}-${suffix}`, {
+      PROCESSOR_TOPICS: topic, PROCESSOR_GROUP_ID: group,
+      WAREHOUSE_HOME_PREFIX: prefix, // the table keeps its plain name: <table>_fact, <table>_latest
+      ...opts.processorEnv,
+    });
   } catch (err) {
     // A test that fails to start must not leave a connector and a slot holding WAL behind.
     await captured.teardown();

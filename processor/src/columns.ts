@@ -153,10 +153,5 @@ export function tableModel(table: string, valueSchema: AvroSchema, keySchema: Av
   return { table, columns, keyColumns };
 }
 
-/** `dbserver1.public.orders` → `orders`; tables outside `public` keep their schema: `sales_orders`. */
-export function tableNameForTopic(topic: string): string {
-  const parts = topic.split('.');
-  if (parts.length < 3) return parts[parts.length - 1];
-  const [schema, table] = parts.slice(-2);
-  return schema === 'public' ? table : `${schema}_${table}`;
-}
+// Naming lives with the other topic rules (home prefix, schemas, other connectors).
+export { tableNameForTopic } from './topics';

@@ -47,6 +47,17 @@ const schema = {
   source: {
     monitorUrl: { doc: 'Source PostgreSQL, read-only monitoring role: replication slot metrics on /metrics (optional).', format: 'url-string', default: '', env: 'SOURCE_MONITOR_URL', sensitive: true },
   },
+  connect: {
+    // Optional: with it the processor follows the connectors' capture (tables added to or removed
+    // from table.include.list) instead of a fixed topic list. PROCESSOR_TOPICS or
+    // PROCESSOR_TOPIC_PATTERN, when given, still win (a processor told its topics keeps them).
+    url: { doc: 'Kafka Connect REST URL: load the change topics of its Debezium connectors, following changes.', format: 'url-string', default: '', env: 'CONNECT_URL' },
+    connectors: { doc: 'Connector names to follow (comma-separated); empty: every Debezium PostgreSQL connector.', format: 'list', default: [] as string[], env: 'PROCESSOR_CONNECTORS' },
+    pollMs: { doc: 'How often Connect and the Kafka topic list are read.', format: 'positive-int', default: 3000, env: 'CONNECT_POLL_MS' },
+  },
+  naming: {
+    homePrefix: { doc: 'Topic prefix whose tables keep plain names (<table>, <schema>_<table>); other prefixes are <prefix>_<schema>_<table>.', format: String, default: 'dbserver1', env: 'WAREHOUSE_HOME_PREFIX' },
+  },
   registry: {
     url: { doc: 'Confluent-compatible schema registry base URL.', format: 'url-string', default: 'http://127.0.0.1:18080/apis/ccompat/v7', env: 'SCHEMA_REGISTRY_URL' },
   },
@@ -80,6 +91,8 @@ export interface Config {
   warehouse: { url: string };
   kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string };
   source: { monitorUrl: string };
+  connect: { url: string; connectors: string[]; pollMs: number };
+  naming: { homePrefix: string };
   registry: { url: string };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
   retry: { maxBackoffMs: number };
@@ -117,6 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       throw new ConfigError(`kafka.topicPattern (PROCESSOR_TOPIC_PATTERN): ${(err as Error).message}`);
     }
   }
+  // Following Connect replaces the fixed topics only where no topics were asked for explicitly.
+  if (config.connect.url && (topicsGiven(env, file) || config.kafka.topicPattern)) config.connect.url = '';
   let rules: Rules;
   try {
     rules = parseRules(JSON.parse(fs.readFileSync(config.rules.file, 'utf8')), config.rules.file);
@@ -124,6 +139,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     throw new ConfigError(`rules.file (VALIDATION_RULES_FILE): ${(err as Error).message}`);
   }
   return { config, rules };
+}
+
+/** Whether PROCESSOR_TOPICS (or kafka.topics in the config file) was set rather than defaulted. */
+function topicsGiven(env: NodeJS.ProcessEnv, file: string | undefined): boolean {
+  if (env.PROCESSOR_TOPICS !== undefined) return true;
+  if (!file) return false;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'))?.kafka?.topics !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** convict lists every problem on its own line; the first, with its variable, is the culprit to show. */

@@ -18,7 +18,8 @@ export interface ChangeEvent {
   row: Record<string, unknown>;
   keyText: string;
   sourceTsMicros: bigint;
-  lsn: bigint;
+  /** Null only for Debezium's incremental snapshot reads (placed in SQL, see placeReadsSql). */
+  lsn: bigint | null;
   txId: bigint | null;
   model: TableModel;
   /** Identifies the model: a new value or key schema means columns may have changed. */
@@ -115,7 +116,8 @@ export class Decoder {
     const row = op === 'd' ? { ...(envelope.before ?? {}), ...keyRecord } : envelope.after;
     if (!row) return { kind: 'reject', stage: 'validate', table, reason: `op ${op} without a row image`, payload: envelope };
     const lsn = source.lsn;
-    if (lsn === null || lsn === undefined) {
+    // Incremental snapshot reads carry no LSN (Debezium DBZ-4329); every other event must.
+    if ((lsn === null || lsn === undefined) && op !== 'r') {
       return { kind: 'reject', stage: 'validate', table, reason: 'event without source.lsn', payload: envelope };
     }
     const event: ChangeEvent = {
@@ -124,7 +126,7 @@ export class Decoder {
       row,
       keyText: keyText(model.keyColumns, keyRecord),
       sourceTsMicros: sourceMicros(source),
-      lsn: BigInt(lsn),
+      lsn: lsn === null || lsn === undefined ? null : BigInt(lsn),
       txId: source.txId === null || source.txId === undefined ? null : BigInt(source.txId),
       model,
       schemaKey,

@@ -1,5 +1,7 @@
 // Entry point: configuration, pre-flight checks with clear errors, then the pipeline.
 import { Pool } from 'pg';
+import { CaptureFollower, requestResnapshot } from './capture';
+import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
 import { startHttp } from './http';
@@ -9,6 +11,7 @@ import { readSlots } from './slots';
 import { readOffset } from './offsets';
 import { Pipeline } from './pipeline';
 import { RegistrySchemas } from './registry';
+import { setHomePrefix } from './topics';
 import { WarehouseWriter } from './writer';
 
 function fail(message: string, code = 2): never {
@@ -28,6 +31,11 @@ async function checkWarehouse(url: string): Promise<Pool> {
   }
   if (!ok) fail('warehouse has no table cdc.offsets: apply warehouse-migrations/ first (make up does)');
   return pool;
+}
+
+/** cdc.captured_tables (migration 0004): names checked for collisions, snapshots recorded. */
+async function hasCapturedTables(pool: Pool): Promise<boolean> {
+  return (await pool.query("SELECT to_regclass('cdc.captured_tables') IS NOT NULL AS ok")).rows[0].ok;
 }
 
 /** A captured table without a primary key has no key schema: say so at start, not per event. */
@@ -55,6 +63,7 @@ async function main(): Promise<void> {
   const { config, rules } = loaded;
   const log = createLogger(config.log.level);
   const metrics = createMetrics();
+  setHomePrefix(config.naming.homePrefix);
   const offsetsPool = await checkWarehouse(config.warehouse.url);
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
 
@@ -76,9 +85,16 @@ async function main(): Promise<void> {
     });
   }
 
+  const captured = new CapturedTables(offsetsPool);
+  const recorded = await hasCapturedTables(offsetsPool);
+  if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
+  if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
+  // Schema changes that leave current rows stale (a rename, a clock default): the writer asks
+  // Debezium for an incremental snapshot of the table.
+  const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
   const schemas = new RegistrySchemas(config.registry.url);
   const writers = Array.from({ length: config.batch.lanes }, () =>
-    new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log));
+    new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log, { onResnapshot }));
   const pipeline = new Pipeline(
     {
       brokers: config.kafka.brokers,
@@ -102,11 +118,18 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
+  const follower = config.connect.url
+    ? new CaptureFollower(
+      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
+      captured, (topics, refused) => pipeline.setTopics(topics, refused), log)
+    : null;
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal });
+    await follower?.stop();
     await pipeline.stop();
     server.close();
     await offsetsPool.end().catch(() => undefined);
@@ -123,11 +146,21 @@ async function main(): Promise<void> {
     registry: config.registry.url,
     batch: config.batch,
     http: `http://${config.http.host}:${config.http.port}`,
+    follow: config.connect.url ? { connect: config.connect.url, connectors: config.connect.connectors.length ? config.connect.connectors : 'all' } : 'no (fixed topics)',
   });
-  try {
-    await pipeline.start();
-  } catch (err) {
-    fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
+  if (follower) {
+    try {
+      await follower.start();
+    } catch (err) {
+      fail(`cannot follow capture: ${(err as Error).message}`);
+    }
+  } else {
+    try {
+      const topics = await pipeline.resolveTopics();
+      await pipeline.start(topics, recorded ? await captured.claim(topics.map((topic) => ({ topic, connector: null }))) : new Map());
+    } catch (err) {
+      fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
+    }
   }
   await reportTablesWithoutKey(schemas, (pipeline.health().topics as string[]) ?? [], log);
 }

@@ -119,7 +119,7 @@ function dropUnchangedReadsSql(table: string, columns: string[], keys: string[],
  * older (by LSN) than the first event of the batch that has the column: a column missing from
  * a newer event was dropped, and stays null. `events[i]` is the event staged with sequence number i.
  */
-export function fillAddedDefaultsSql(table: string, events: Array<{ model: TableModel; lsn: bigint }>): Array<{ text: string; values: [number[]] }> {
+export function fillAddedDefaultsSql(table: string, events: Array<{ model: TableModel; lsn: bigint | null }>): Array<{ text: string; values: [number[]] }> {
   const out: Array<{ text: string; values: [number[]] }> = [];
   const models = [...new Set(events.map((e) => e.model))];
   if (models.length < 2) return out;
@@ -131,13 +131,35 @@ export function fillAddedDefaultsSql(table: string, events: Array<{ model: Table
       const d = columnDefault(c);
       if (!d || !('literal' in d)) continue;
       const has = (e: { model: TableModel }) => e.model.columns.some((x) => x.name === c.name);
+      // An incremental snapshot read (no LSN) is the source as it is now: never before the ALTER.
       let first: bigint | null = null;
-      for (const e of events) if (has(e) && (first === null || e.lsn < first)) first = e.lsn;
-      const seqs = events.flatMap((e, i) => (!has(e) && first !== null && e.lsn < first ? [i] : []));
+      for (const e of events) if (has(e) && e.lsn !== null && (first === null || e.lsn < first)) first = e.lsn;
+      const seqs = events.flatMap((e, i) => (!has(e) && first !== null && e.lsn !== null && e.lsn < first ? [i] : []));
       if (seqs.length) {
         out.push({ text: `UPDATE pg_temp.${ident(stageTable(table))} SET ${ident(c.name)} = ${literal(d.literal)}::${c.pgType} WHERE ${ident(STAGE_SEQ)} = ANY ($1::integer[])`, values: [seqs] });
       }
     }
   }
   return out;
+}
+
+/**
+ * Debezium's incremental snapshot reads carry no LSN (DBZ-4329). Their place in a key's history
+ * is their place in the stream (Debezium emits a read only if the key did not change during the
+ * read's window): after every change of the key before them, in the history or earlier in the
+ * batch, and before any later change, whose LSN is higher than all of those. So a read takes
+ * the key's greatest known LSN plus one.
+ */
+export function placeReadsSql(table: string, keys: string[]): string {
+  const s = `pg_temp.${ident(stageTable(table))}`;
+  const f = ident(factTable(table));
+  const seq = ident(STAGE_SEQ);
+  // One pass over the stage (a window per key, not a scan per read: a snapshot chunk is
+  // thousands of reads); the history's maximum comes from its unique index led by the key. A
+  // truncate the table had is a position too: a read after it must not sort before it.
+  return `UPDATE ${s} AS s SET source_lsn = 1 + GREATEST(x.before, ` +
+    `(SELECT max(h.source_lsn) FROM ${f} AS h WHERE ${keyMatch(keys, 'h', 's')}), ` +
+    `(SELECT max(t.source_lsn) FROM ${ident(truncatesTable(table))} AS t), 0) ` +
+    `FROM (SELECT ${seq} AS seq, max(source_lsn) OVER (PARTITION BY ${idents(keys)} ORDER BY ${seq} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM ${s}) AS x ` +
+    `WHERE x.seq = s.${seq} AND s.source_lsn IS NULL`;
 }

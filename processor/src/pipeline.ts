@@ -18,6 +18,7 @@ import type { Metrics } from './metrics';
 import type { OffsetGap } from './errors';
 import { startPosition, tpKey, type TopicPartition } from './offsets';
 import { backoffDelay, retryUntilStopped, sleep } from './retry';
+import { sameTopics, tableNameForTopic } from './topics';
 import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
 
 export interface PipelineOptions {
@@ -35,6 +36,7 @@ export class Pipeline {
   private consumer: Consumer | null = null;
   private admin: Admin | null = null;
   private topics: string[] = [];
+  private refused = new Map<string, string>();
   private readonly lanes: Lane[];
   /** Partition → lane, fixed for the life of the process so a partition's order is kept. */
   private readonly laneOf = new Map<string, Lane>();
@@ -110,9 +112,40 @@ export class Pipeline {
     }
   }
 
-  async start(): Promise<void> {
-    this.topics = await this.resolveTopics();
+  /** Consumes the given topics (default: the configured ones); `refused` topics' events are
+   *  rejected with the reason instead of loaded (two topics mapping to one warehouse name). */
+  async start(topics?: string[], refused: Map<string, string> = new Map()): Promise<void> {
+    this.topics = topics ?? (await this.resolveTopics());
+    this.refused = refused;
     if (this.topics.length === 0) throw new Error(`no topic matches PROCESSOR_TOPIC_PATTERN ${this.opts.topicPattern}`);
+    await this.runConsumer();
+  }
+
+  /**
+   * Following capture (capture.ts): kafkajs cannot add topics to a running consumer, so a
+   * changed set stops the consumer and subscribes anew. What the lanes hold is written or,
+   * at the new assignment, dropped and read again from the warehouse's offsets.
+   */
+  async setTopics(topics: string[], refused: Map<string, string>): Promise<void> {
+    this.refused = refused;
+    if (this.stopping) return;
+    if (sameTopics(topics, this.topics) && (this.consumer !== null || topics.length === 0)) {
+      this.running = true;
+      return;
+    }
+    const old = this.consumer;
+    this.consumer = null;
+    if (old) await old.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
+    this.topics = [...topics];
+    if (this.stopping) return;
+    if (topics.length) await this.runConsumer();
+    else {
+      this.running = true; // nothing captured yet: healthy, idle
+      this.log.info('no change topic to consume yet');
+    }
+  }
+
+  private async runConsumer(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.opts.groupId,
       maxBytesPerPartition: 10 * 1024 * 1024,
@@ -126,6 +159,7 @@ export class Pipeline {
     this.admin = admin;
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
     consumer.on(consumer.events.CRASH, (e) => {
+      if (this.consumer !== consumer) return;
       this.running = false;
       this.log.error('consumer crashed', { error: e.payload.error, restart: e.payload.restart });
     });
@@ -138,6 +172,8 @@ export class Pipeline {
       partitionsConsumedConcurrently: this.lanes.length,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    // A new consumer starts fetching; keep it paused while the warehouse refuses writes.
+    if (this.paused) consumer.pause(this.topics.map((topic) => ({ topic })));
     this.running = true;
     this.log.info('consuming', { topics: this.topics, group: this.opts.groupId });
   }
@@ -321,6 +357,8 @@ export class Pipeline {
 
   /** Decodes one message; a registry that is down is waited for (null when stopping). */
   private async decode(topic: string, m: KafkaMessage, heartbeat: () => Promise<void>): Promise<Decoded | null> {
+    const refusal = this.refused.get(topic);
+    if (refusal !== undefined) return { kind: 'reject', stage: 'schema', table: tableNameForTopic(topic), reason: refusal };
     const decoded = await retryUntilStopped(() => this.decoder.decode(topic, m.key, m.value), {
       maxBackoffMs: this.opts.maxBackoffMs,
       stop: () => this.stopping,

@@ -119,7 +119,7 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
     fields.push(
       event.op,
       microsToIso(event.sourceTsMicros),
-      event.lsn.toString(),
+      event.lsn === null ? '\\N' : event.lsn.toString(),
       event.txId === null ? '\\N' : event.txId.toString(),
       copyField(topic),
       String(partition),

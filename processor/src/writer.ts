@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { ChangeEvent, Decoded } from './decode';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
-import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, stageTable } from './merge';
+import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, placeReadsSql, stageTable } from './merge';
 import { createTruncatesSql, emptyLatestSql, recordTruncateSql, type TruncateEvent } from './truncate';
 import { microsToIso } from './copy-format';
 import { ident } from './sql';
@@ -169,7 +169,7 @@ export class WarehouseWriter {
         continue;
       }
       // The same change twice in one batch (Debezium re-sent it): stage it once.
-      const identity = `${event.table}\u0000${event.lsn}\u0000${event.op}\u0000${event.keyText}`;
+      const identity = `${event.table}\u0000${event.lsn ?? `@${item.partition}/${item.offset}`}\u0000${event.op}\u0000${event.keyText}`;
       let staged = byTable.get(event.table);
       if (!staged) byTable.set(event.table, (staged = []));
       if (seen.has(identity)) {
@@ -226,6 +226,8 @@ export class WarehouseWriter {
       }
     }
     const sql = mergeSql(table, columns, keys, unavailable, { types: catalog.fact, snapshotReads: events.some((e) => e.event.op === 'r') });
+    // Incremental snapshot reads carry no LSN: each takes its place in its key's history first.
+    if (events.some((e) => e.event.lsn === null)) await client.query(placeReadsSql(table, keys));
     for (const fill of sql.fill) await client.query(fill);
     for (const q of fillAddedDefaultsSql(table, events.map((e) => ({ model: e.event.model, lsn: e.event.lsn })))) await client.query(q.text, q.values);
     const unchanged = sql.dropUnchangedReads ? (await client.query(sql.dropUnchangedReads)).rowCount ?? 0 : 0;

@@ -37,4 +37,14 @@ describe('configuration', () => {
       expect((err as Error).message).not.toContain('secret');
     }
   });
+
+  it('follows Kafka Connect when CONNECT_URL is given and no topics were asked for', () => {
+    const follow = loadConfig({ ...base, CONNECT_URL: 'http://127.0.0.1:18083', PROCESSOR_CONNECTORS: 'orders-source, shop2' }).config;
+    expect(follow.connect).toEqual({ url: 'http://127.0.0.1:18083', connectors: ['orders-source', 'shop2'], pollMs: 3000 });
+    expect(follow.naming.homePrefix).toBe('dbserver1');
+    // A processor told its topics keeps them, even where the stack's environment names Connect.
+    expect(loadConfig({ ...base, CONNECT_URL: 'http://127.0.0.1:18083', PROCESSOR_TOPICS: 'a.b.c' }).config.connect.url).toBe('');
+    expect(loadConfig({ ...base, CONNECT_URL: 'http://127.0.0.1:18083', PROCESSOR_TOPIC_PATTERN: '^a' }).config.connect.url).toBe('');
+    expect(() => loadConfig({ ...base, CONNECT_URL: 'nope' })).toThrow(/^connect\.url \(CONNECT_URL\): must be a URL/);
+  });
 });

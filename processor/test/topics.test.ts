@@ -1,0 +1,102 @@
+import { tableNameForTopic } from '../src/columns';
+import { parseConnectors } from '../src/capture';
+import { snapshotSignal } from '../src/signals';
+import { captureSource, captures, changeTopics, namedTables, splitList, warehouseTableName, type CaptureSource } from '../src/topics';
+
+const pg = 'io.debezium.connector.postgresql.PostgresConnector';
+const source = (over: Record<string, string> = {}): CaptureSource =>
+  captureSource('orders-source', { 'connector.class': pg, 'topic.prefix': 'dbserver1', 'table.include.list': 'public.orders', ...over })!;
+
+describe('warehouse table names', () => {
+  it('keeps the existing names for the home prefix', () => {
+    expect(tableNameForTopic('dbserver1.public.orders')).toBe('orders');
+    expect(tableNameForTopic('dbserver1.inventory.orders')).toBe('inventory_orders');
+  });
+
+  it('gives the tables of another connector (prefix) names of their own', () => {
+    expect(tableNameForTopic('shop2.public.orders')).toBe('shop2_public_orders');
+    expect(tableNameForTopic('shop2.inventory.orders')).toBe('shop2_inventory_orders');
+    expect(warehouseTableName('eu.shop-2.public.orders', 'dbserver1')).toBe('eu_shop_2_public_orders');
+    expect(warehouseTableName('shop2.public.orders', 'shop2')).toBe('orders');
+  });
+});
+
+describe('change topics of Debezium connectors', () => {
+  const existing = [
+    'dbserver1.public.orders', 'dbserver1.public.items', 'dbserver1.inventory.orders',
+    '__debezium-heartbeat.dbserver1', 'dbserver1.transaction', 'dbserver1', 'dbserver1-signal',
+    'connect-offsets', 'connect-configs', 'connect-status', '__consumer_offsets',
+    'dbserver1.public.debezium_signal', 'other.public.orders',
+  ];
+
+  it('are the existing topics of captured tables, nothing of Debezium\'s or Connect\'s own', () => {
+    expect(changeTopics([source()], existing)).toEqual(['dbserver1.public.orders']);
+    const wide = source({ 'table.include.list': 'public.orders,public\\.it.*,inventory\\..*', 'signal.data.collection': 'public.debezium_signal' });
+    expect(changeTopics([wide], [...existing, 'dbserver1.public.other'])).toEqual(['dbserver1.inventory.orders', 'dbserver1.public.items']
+      .concat(['dbserver1.public.orders']).sort());
+  });
+
+  it('match the include list as Debezium does: whole name, any case', () => {
+    const s = source({ 'table.include.list': 'public.ORD.*' });
+    expect(captures(s, 'public', 'orders')).toBe(true);
+    expect(captures(s, 'xpublic', 'orders')).toBe(false);
+    expect(captures(source({ 'table.include.list': 'public.order' }), 'public', 'orders')).toBe(false);
+  });
+
+  it('follow exclude lists and schema lists when there is no table include list', () => {
+    const s = source({ 'table.include.list': '', 'table.exclude.list': 'public.secret', 'schema.exclude.list': 'audit' });
+    expect(captures(s, 'public', 'orders')).toBe(true);
+    expect(captures(s, 'public', 'secret')).toBe(false);
+    expect(captures(s, 'audit', 'log')).toBe(false);
+    expect(captures(s, 'pg_catalog', 'pg_class')).toBe(false);
+  });
+
+  it('with several connectors, each topic belongs to its own prefix', () => {
+    const a = source();
+    const b = captureSource('shop2-source', { 'connector.class': pg, 'topic.prefix': 'dbserver1.shop2', 'table.include.list': 'public.orders' })!;
+    expect(changeTopics([a, b], ['dbserver1.public.orders', 'dbserver1.shop2.public.orders', 'dbserver1.shop2.orders'])).toEqual([
+      'dbserver1.public.orders', 'dbserver1.shop2.public.orders',
+    ]);
+  });
+
+  it('names the tables an include list lists one by one (those get a snapshot when added)', () => {
+    expect(namedTables(source({ 'table.include.list': 'public.orders, inventory\\.orders,public.e2e_.*' }))).toEqual([
+      { schema: 'public', table: 'orders' }, { schema: 'inventory', table: 'orders' },
+    ]);
+  });
+
+  it('splits Debezium lists on unescaped commas', () => {
+    expect(splitList('a.b, c\\,d ,,e')).toEqual(['a.b', 'c,d', 'e']);
+    expect(splitList(undefined)).toEqual([]);
+  });
+});
+
+describe('connectors from Kafka Connect', () => {
+  it('keeps Debezium PostgreSQL sources with their signal settings, optionally only the named ones', () => {
+    const body = {
+      'orders-source': {
+        info: { type: 'source', config: { 'connector.class': pg, 'topic.prefix': 'dbserver1', 'table.include.list': 'public.orders', 'signal.enabled.channels': 'source,kafka', 'signal.data.collection': 'public.debezium_signal' } },
+        status: { connector: { state: 'RUNNING' }, tasks: [{ id: 0, state: 'RUNNING' }] },
+      },
+      'jdbc-sink': { info: { type: 'sink', config: { 'connector.class': 'io.debezium.connector.jdbc.JdbcSinkConnector' } }, status: {} },
+      'shop2': {
+        info: { type: 'source', config: { 'connector.class': pg, 'topic.prefix': 'shop2', 'signal.kafka.topic': 'shop2-signals' } },
+        status: { connector: { state: 'RUNNING' }, tasks: [{ id: 0, state: 'FAILED' }] },
+      },
+    };
+    const all = parseConnectors(body);
+    expect(all.map((c) => [c.source.connector, c.source.signalTopic, c.source.kafkaSignals, c.running])).toEqual([
+      ['orders-source', 'dbserver1-signal', true, true],
+      ['shop2', 'shop2-signals', false, false],
+    ]);
+    expect(parseConnectors(body, ['shop2']).map((c) => c.source.connector)).toEqual(['shop2']);
+  });
+});
+
+describe('the incremental snapshot signal', () => {
+  it('is keyed by the topic prefix and names the tables, as KafkaSignalChannel reads it', () => {
+    const m = snapshotSignal('dbserver1', ['public.items'], 'id-1');
+    expect(m.key).toBe('dbserver1');
+    expect(JSON.parse(m.value)).toEqual({ id: 'id-1', type: 'execute-snapshot', data: { 'data-collections': ['public.items'], type: 'incremental' } });
+  });
+});
