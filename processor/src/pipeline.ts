@@ -154,9 +154,12 @@ export class Pipeline {
       allowAutoTopicCreation: true,
     });
     this.consumer = consumer;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    this.admin = admin;
+    // One admin client (for the topics' earliest offsets) for the life of the process.
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
     consumer.on(consumer.events.CRASH, (e) => {
       if (this.consumer !== consumer) return;
