@@ -68,9 +68,9 @@ processor_start() {
   fi
   require_free_port "$PROCESSOR_PORT" PROCESSOR_PORT processor
   export_env
-  # With CONNECT_URL (make env) the processor follows capture; the stack's own connector only,
-  # not the connectors tests register for themselves.
-  export PROCESSOR_CONNECTORS=${PROCESSOR_CONNECTORS-$CONNECTOR_NAME}
+  # With CONNECT_URL (make env) the processor follows capture: every Debezium connector of the
+  # worker, but those whose config says cdc.warehouse.follow=false (the tests' own), or only
+  # PROCESSOR_CONNECTORS when set.
   local t0; t0=$(date +%s%N)
   ( cd "$REPO_DIR" && start_bg processor "$logf" node "$main" )
   pid=$(<"$(pidfile processor)")

@@ -14,6 +14,9 @@ export interface ConnectorState {
   running: boolean;
 }
 
+/** Connector config key: `false` keeps a connector's changes out of this warehouse. */
+export const OPT_OUT_KEY = 'cdc.warehouse.follow';
+
 /** GET /connectors?expand=info&expand=status → the Debezium PostgreSQL connectors (optionally only these names). */
 export async function readConnectors(connectUrl: string, only: string[] = []): Promise<ConnectorState[]> {
   const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors?expand=info&expand=status`, { signal: AbortSignal.timeout(10_000) });
@@ -26,6 +29,9 @@ export function parseConnectors(body: any, only: string[] = []): ConnectorState[
   for (const [name, c] of Object.entries<any>(body ?? {})) {
     if (only.length && !only.includes(name)) continue;
     if (c?.info?.type && c.info.type !== 'source') continue;
+    // A connector whose changes are not for this warehouse (a test's, another team's) says so in
+    // its own config; naming it in PROCESSOR_CONNECTORS overrides that.
+    if (!only.length && String(c?.info?.config?.[OPT_OUT_KEY] ?? '').toLowerCase() === 'false') continue;
     const source = captureSource(name, c?.info?.config ?? {});
     if (!source) continue;
     const tasks: any[] = c?.status?.tasks ?? [];

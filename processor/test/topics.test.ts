@@ -91,6 +91,15 @@ describe('connectors from Kafka Connect', () => {
     ]);
     expect(parseConnectors(body, ['shop2']).map((c) => c.source.connector)).toEqual(['shop2']);
   });
+
+  it('leaves out a connector that opts out with cdc.warehouse.follow=false, unless it is named', () => {
+    const body = {
+      'orders-source': { info: { type: 'source', config: { 'connector.class': pg, 'topic.prefix': 'dbserver1' } }, status: {} },
+      'e2e-probe': { info: { type: 'source', config: { 'connector.class': pg, 'topic.prefix': 'probe', 'cdc.warehouse.follow': 'FALSE' } }, status: {} },
+    };
+    expect(parseConnectors(body).map((c) => c.source.connector)).toEqual(['orders-source']);
+    expect(parseConnectors(body, ['e2e-probe']).map((c) => c.source.connector)).toEqual(['e2e-probe']);
+  });
 });
 
 describe('the incremental snapshot signal', () => {
