@@ -26,6 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await captured?.teardown();
+  await source().query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
   await closeAll();
 });
 
