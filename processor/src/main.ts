@@ -11,7 +11,7 @@ import { readSlots } from './slots';
 import { readOffset } from './offsets';
 import { Pipeline } from './pipeline';
 import { RegistrySchemas } from './registry';
-import { setHomePrefix } from './topics';
+import { isTransactionTopic, setHomePrefix } from './topics';
 import { startConsistency } from './consistency';
 import { WarehouseWriter } from './writer';
 
@@ -161,7 +161,9 @@ async function main(): Promise<void> {
   } else {
     try {
       const topics = await pipeline.resolveTopics();
-      await pipeline.start(topics, recorded ? await captured.claim(topics.map((topic) => ({ topic, connector: null }))) : new Map());
+      // Transaction metadata claims no warehouse name.
+      const tables = topics.filter((t) => !isTransactionTopic(t));
+      await pipeline.start(topics, recorded ? await captured.claim(tables.map((topic) => ({ topic, connector: null }))) : new Map());
     } catch (err) {
       fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
     }

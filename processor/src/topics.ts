@@ -158,6 +158,12 @@ export function changeTopics(sources: CaptureSource[], existing: Iterable<string
   return out.sort();
 }
 
+/** Without Connect's configurations (fixed topics): `<prefix>.transaction` with a prefix without
+ *  dots is taken for transaction metadata (`<prefix>.<schema>.transaction` is a table's). */
+export function isTransactionTopic(topic: string): boolean {
+  return /^[^.]+\.transaction$/.test(topic);
+}
+
 /** The transaction-metadata topics (`<prefix>.transaction`) of the given connectors that exist:
  *  loaded next to the change topics as metadata (END records), never as a table. */
 export function transactionTopics(sources: CaptureSource[], existing: Iterable<string>): string[] {

@@ -48,3 +48,16 @@ describe('transaction metadata', () => {
     ]);
   });
 });
+
+describe('transaction topics', () => {
+  const { transactionTopics, isTransactionTopic, captureSource } = require('../src/topics');
+  it('loads each followed connector\'s <prefix>.transaction that exists, apart from its change topics', () => {
+    const src = captureSource('c', { 'connector.class': 'io.debezium.connector.postgresql.PostgresConnector', 'topic.prefix': 'shop' });
+    expect(transactionTopics([src], ['shop.public.orders', 'shop.transaction', 'other.transaction'])).toEqual(['shop.transaction']);
+    expect(transactionTopics([src], ['shop.public.orders'])).toEqual([]);
+  });
+  it('tells a fixed transaction topic from a table named transaction', () => {
+    expect(isTransactionTopic('shop.transaction')).toBe(true);
+    expect(isTransactionTopic('shop.public.transaction')).toBe(false);
+  });
+});
