@@ -4,7 +4,8 @@
 -- and counts, per transaction, the change events it wrote (or rejected); cdc.advance_consistency()
 -- moves the watermark over the longest run of whole transactions in commit (LSN) order.
 
--- One row per END record (a Debezium re-send of the same END is the same row).
+-- One row per END record (a Debezium re-send of the same END is the same row), from the
+-- watermark's own transaction on: advance_consistency() deletes those behind it.
 CREATE TABLE cdc.transactions (
     topic_prefix    text        NOT NULL,
     id              text        NOT NULL,   -- Debezium's id of the END record: "<xid>:<lsn>"
@@ -95,6 +96,9 @@ BEGIN
              WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1) AND x.end_lsn <= last_lsn
                AND g.topic_prefix = p AND g.xid = x.xid;
         END IF;
+        -- One row per source transaction would grow without end: those behind the watermark
+        -- have served (an END re-sent later lands behind it and goes at the next step).
+        DELETE FROM cdc.transactions AS x WHERE x.topic_prefix = p AND x.end_lsn < last_lsn;
         UPDATE cdc.consistency AS c
            SET consistent_lsn = last_lsn, consistent_through = last_ts, updated_at = now(),
                pending = (SELECT count(*) FROM cdc.transactions AS x WHERE x.topic_prefix = p AND x.end_lsn > coalesce(last_lsn, -1))
@@ -105,7 +109,7 @@ BEGIN
 END
 $$;
 
-GRANT SELECT, INSERT ON cdc.transactions TO processor;
+GRANT SELECT, INSERT, DELETE ON cdc.transactions TO processor;
 GRANT SELECT, INSERT, UPDATE, DELETE ON cdc.transaction_progress TO processor;
 GRANT SELECT, INSERT, UPDATE ON cdc.consistency TO processor;
 GRANT EXECUTE ON FUNCTION cdc.advance_consistency() TO processor;

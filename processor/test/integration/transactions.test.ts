@@ -1,18 +1,24 @@
 // Transaction consistency against a real PostgreSQL: END records and per-transaction counts
 // written with the batch, the watermark advanced over whole transactions only, and as_of
 // refusing an instant past it.
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { scratchWarehouse, item, type Scratch } from './scratch';
 import { transactionFixture } from '../fixtures/transactions';
 import { advanceConsistency } from '../../src/consistency';
 
 let wh: Scratch;
+/** The processor role, as the periodic step runs it. */
+let processorPool: Pool;
 beforeAll(async () => {
   wh = await scratchWarehouse();
+  processorPool = new Pool({ connectionString: wh.processorUrl, max: 1 });
   await wh.admin.query(
     `INSERT INTO cdc.captured_tables (topic, connector, topic_prefix, source_table, warehouse_table) VALUES ('dbserver1.public.orders', 'orders-source', 'dbserver1', 'public.orders', 'orders')`);
 });
-afterAll(async () => { await wh?.drop(); });
+afterAll(async () => {
+  await processorPool?.end();
+  await wh?.drop();
+});
 
 const T0 = 1_796_000_000_000_000n; // µs
 const at = (us: bigint) => new Date(Number(us / 1000n)).toISOString().replace('Z', '') + String(us % 1000n).padStart(3, '0') + 'Z';
@@ -46,7 +52,7 @@ describe('the consistency watermark', () => {
       { xid: 700, end_lsn: 110, event_count: 3, collections: { 'public.orders': '2', 'public.debezium_signal': '1' } },
       { xid: 701, end_lsn: 210, event_count: 2, collections: { 'public.orders': '1', 'public.debezium_signal': '1' } },
     ]);
-    await advanceConsistency(pool as any);
+    await advanceConsistency(processorPool);
     expect(await status()).toEqual([{ source: 'dbserver1', consistent_through: null, lsn: null, pending: 2 }]);
     await expect(asOfSum(T0 + 1000n)).rejects.toThrow(/orders_as_of\(.*\): past the consistency watermark of source dbserver1/);
 
@@ -57,18 +63,25 @@ describe('the consistency watermark', () => {
       await change(1, 1n, 1n, '10.00', 100n, T0 + 1000n, 700n),
     ]);
     expect((await pool.query('SELECT xid::int, written::int FROM cdc.transaction_progress ORDER BY xid')).rows).toEqual([{ xid: 700, written: 2 }]);
-    const [w] = await advanceConsistency(pool as any);
+    const [w] = await advanceConsistency(processorPool);
     expect(w).toMatchObject({ source: 'dbserver1', consistentLsn: 110n, pending: 1 });
     expect(await status()).toEqual([{ source: 'dbserver1', consistent_through: new Date(Number((T0 + 1000n) / 1000n)), lsn: '0/6E', pending: 1 }]);
     // Rows of transactions behind the watermark are gone: a recycled xid starts from zero.
     expect((await pool.query('SELECT count(*)::int AS n FROM cdc.transaction_progress')).rows[0].n).toBe(0);
+    expect((await pool.query('SELECT xid::int FROM cdc.transactions ORDER BY end_lsn')).rows).toEqual([{ xid: 700 }, { xid: 701 }]);
     expect(await asOfSum(T0 + 1000n)).toEqual({ s: '5.00', n: 3 });
     await expect(asOfSum(T0 + 1001n)).rejects.toThrow(/past the consistency watermark/);
 
     await writer.write([await change(0, 2n, 3n, '7.00', 200n, T0 + 3000n, 701n)]);
-    await advanceConsistency(pool as any);
+    await advanceConsistency(processorPool);
     expect(await status()).toMatchObject([{ consistent_through: new Date(Number((T0 + 3000n) / 1000n)), lsn: '0/D2', pending: 0 }]);
     expect(await asOfSum(T0 + 3000n)).toEqual({ s: '12.00', n: 4 });
+    // END records behind the watermark are pruned; a re-sent one lands behind it and changes nothing.
+    expect((await pool.query('SELECT xid::int FROM cdc.transactions ORDER BY end_lsn')).rows).toEqual([{ xid: 701 }]);
+    await writer.write([await end(2n, 700n, 110n, T0 + 1000n, 2n)]);
+    await advanceConsistency(processorPool);
+    expect(await status()).toMatchObject([{ lsn: '0/D2', pending: 0 }]);
+    expect((await pool.query('SELECT xid::int FROM cdc.transactions ORDER BY end_lsn')).rows).toEqual([{ xid: 701 }]);
   });
 
   it('stays before the first incomplete transaction when both committed in one millisecond', async () => {
@@ -76,7 +89,7 @@ describe('the consistency watermark', () => {
       ('p2', '1:10', 1, 10, '2026-01-01 00:00:00.005+00', 0, '{}', 0, 0),
       ('p2', '2:20', 2, 20, '2026-01-01 00:00:00.005+00', 1, '{"public.orders": 1}', 0, 1)`);
     await wh.admin.query(`INSERT INTO cdc.captured_tables (topic, topic_prefix, source_table, warehouse_table) VALUES ('p2.public.orders', 'p2', 'public.orders', 'p2_public_orders')`);
-    const w = (await advanceConsistency(wh.admin as any)).find((x) => x.source === 'p2');
+    const w = (await advanceConsistency(processorPool)).find((x) => x.source === 'p2');
     expect(w).toMatchObject({ consistentLsn: 10n, consistentThrough: new Date('2026-01-01T00:00:00.004999Z'), pending: 1 });
   });
 
