@@ -228,7 +228,8 @@ export function timeTravelSql(input: TimeTravelInput): TimeTravelSql {
   const functionFingerprint = fingerprint(createFn);
   const fnComment =
     `The ${table} rows live in the source at ts (every transaction committed at or before ts), ` +
-    `shaped like ${table}_latest; maintained by the CDC processor.`;
+    `shaped like ${table}_latest; raises CDC01 for ts past public.pipeline_status.consistent_through ` +
+    `(part of a transaction may be loaded then); maintained by the CDC processor.`;
   const functionSql = guarded(
     `function ${asOfFunction(table)}`,
     [createFn],
