@@ -6,7 +6,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { CapturedTables, Refusals } from './captured-tables';
 import type { Logger } from './log';
 import { SignalSender, snapshotSignal } from './signals';
-import { captureSource, captures, changeTopics, namedTables, sameTopics, sourceOfTopic, type CaptureSource } from './topics';
+import { captureSource, captures, changeTopics, transactionTopics, namedTables, sameTopics, sourceOfTopic, type CaptureSource } from './topics';
 
 export interface ConnectorState {
   source: CaptureSource;
@@ -158,8 +158,10 @@ export class CaptureFollower {
     const sources = states.map((s) => s.source);
 
     const existing = await this.listTopics();
-    const topics = changeTopics(sources, existing);
-    const refused = await this.record.claim(topics.map((topic) => ({ topic, connector: sourceOfTopic(sources, topic)?.src.connector ?? null })));
+    const changes = changeTopics(sources, existing);
+    // Transaction metadata is consumed too, but claims no warehouse name.
+    const topics = [...changes, ...transactionTopics(sources, existing)].sort();
+    const refused = await this.record.claim(changes.map((topic) => ({ topic, connector: sourceOfTopic(sources, topic)?.src.connector ?? null })));
     const refusedKey = JSON.stringify([...refused].sort());
     if (first || !sameTopics(topics, this.topics) || refusedKey !== this.refusedKey) {
       const added = topics.filter((t) => !this.topics.includes(t));

@@ -86,6 +86,8 @@ export function leanEnvelope(envelope: AvroSchema): AvroSchema {
       { name: 'after', type: ['null', rowRecord(envelope)], default: null },
       { name: 'source', type: { ...source, fields: source.fields.filter((f: any) => SOURCE_FIELDS_READ.has(f.name)) } },
       op,
+      // Transaction metadata (provide.transaction.metadata): whether the event belongs to one.
+      ...envelope.fields.filter((f: any) => f.name === 'transaction'),
     ],
   };
 }

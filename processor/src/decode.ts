@@ -21,6 +21,9 @@ export interface ChangeEvent {
   /** Null only for Debezium's incremental snapshot reads (placed in SQL, see placeReadsSql). */
   lsn: bigint | null;
   txId: bigint | null;
+  /** Debezium attached a transaction block: the event counts toward its transaction's END
+   *  record (snapshot reads and events of connectors without transaction metadata do not). */
+  inTransaction?: boolean;
   model: TableModel;
   /** Identifies the model: a new value or key schema means columns may have changed. */
   schemaKey: string;
@@ -31,7 +34,47 @@ export type Decoded =
   | { kind: 'skip'; why: string }
   /** TRUNCATE of the table (op 't'): no row image and no key, only its position in the log. */
   | { kind: 'truncate'; table: string; lsn: bigint; sourceTsMicros: bigint; txId: bigint | null }
+  /** An END record of `<prefix>.transaction` (transaction metadata; BEGIN records are skipped). */
+  | { kind: 'transaction'; end: TransactionEnd }
   | { kind: 'reject'; stage: 'decode' | 'schema' | 'validate'; table: string; reason: string; payload?: unknown };
+
+/** Debezium's END record: one per source transaction the connector streamed. */
+export interface TransactionEnd {
+  prefix: string;
+  /** Debezium's id of the END record, `<xid>:<lsn of the commit>` for PostgreSQL. */
+  id: string;
+  /** The transaction's xid: `source.txId` of its change events (their own `transaction.id`
+   *  carries each event's LSN instead, so only the xid links them to the END record). */
+  xid: bigint;
+  /** Commit order: the LSN in the id. */
+  endLsn: bigint;
+  commitTsMs: bigint;
+  eventCount: bigint;
+  /** Events per `schema.table`, as decimal strings. */
+  collections: Record<string, string>;
+}
+
+const TRANSACTION_VALUE = 'io.debezium.connector.common.TransactionMetadataValue';
+
+/** Reads an END record (null for BEGIN); throws when the id is not `<xid>:<lsn>`. */
+export function transactionEnd(topic: string, record: any): TransactionEnd | null {
+  if (record?.status !== 'END') return null;
+  const m = /^(\d+):(\d+)$/.exec(String(record.id));
+  if (!m) throw new Error(`transaction id ${JSON.stringify(record.id)} is not <xid>:<lsn> (a PostgreSQL connector's)`);
+  const collections: Record<string, string> = {};
+  for (const c of record.data_collections ?? []) {
+    if (c) collections[c.data_collection] = (BigInt(collections[c.data_collection] ?? 0) + BigInt(c.event_count)).toString();
+  }
+  return {
+    prefix: topic.replace(/\.transaction$/, ''),
+    id: String(record.id),
+    xid: BigInt(m[1]),
+    endLsn: BigInt(m[2]),
+    commitTsMs: BigInt(record.ts_ms),
+    eventCount: BigInt(record.event_count ?? 0),
+    collections,
+  };
+}
 
 const MAGIC_BYTE = 0;
 
@@ -64,6 +107,10 @@ export class Decoder {
     try {
       const v = parseWire(value);
       valueSchema = await this.schema(v.schemaId);
+      if (valueSchema.raw?.['connect.name'] === TRANSACTION_VALUE || `${valueSchema.raw?.namespace}.${valueSchema.raw?.name}` === TRANSACTION_VALUE) {
+        const end = transactionEnd(topic, valueSchema.type.fromBuffer(v.payload));
+        return end ? { kind: 'transaction', end } : { kind: 'skip', why: 'transaction begin' };
+      }
       const lean = this.leanReader(valueSchema);
       envelope = lean ? lean.type.fromBuffer(v.payload, lean.resolver) : valueSchema.type.fromBuffer(v.payload);
       if (lean && envelope.op === 'd') envelope = valueSchema.type.fromBuffer(v.payload);
@@ -128,6 +175,7 @@ export class Decoder {
       sourceTsMicros: sourceMicros(source),
       lsn: lsn === null || lsn === undefined ? null : BigInt(lsn),
       txId: source.txId === null || source.txId === undefined ? null : BigInt(source.txId),
+      inTransaction: envelope.transaction !== null && envelope.transaction !== undefined,
       model,
       schemaKey,
     };

@@ -47,7 +47,7 @@ const FACT_PIPELINE = new Set(['op', 'source_ts', 'source_lsn', 'source_txid', '
 const LATEST_PIPELINE = new Set(['source_ts', 'source_lsn', 'processed_at']);
 
 /** Bumped when the shape of the generated SQL changes, so installed objects get replaced. */
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
 const FINGERPRINT_TAG = 'cdc-time-travel';
 
 /** What the warehouse has installed for one table (read by writer.ts, see timeTravelCatalogSql). */
@@ -159,14 +159,19 @@ export function asOfSelectSql(table: string, latestColumns: Map<string, string>,
   const notInLatest = `NOT EXISTS (SELECT FROM ${l} AS n WHERE ${match('n', 'h')} AND n.source_ts <= $1)`;
   // The version was live at the instant unless a truncate at or before it came after it.
   const notTruncated = `NOT EXISTS (SELECT FROM ${t} AS t WHERE t.source_ts <= $1 AND t.source_lsn > x.source_lsn)`;
+  // Past the consistency watermark of the table's source (migration 0005) the warehouse may hold
+  // part of a transaction: the guard raises rather than return a half state. It depends on the
+  // instant only, so PostgreSQL runs it once per query (a one-time filter), and the function
+  // stays a single inlinable SELECT.
+  const allowed = `public.cdc_as_of_allowed(${literal(table)}, $1)`;
   const lastBefore = (where: string, gate = '') =>
     `SELECT ${fromFact.join(', ')} FROM (SELECT DISTINCT ON (${keyList('h')}) h.* FROM ${f} AS h ` +
-    `WHERE h.source_ts <= $1 AND ${where} AND ${notInLatest} ` +
+    `WHERE h.source_ts <= $1 AND ${where} AND ${notInLatest} AND ${allowed} ` +
     `ORDER BY ${keyList('h')}, h.source_lsn DESC) AS x WHERE x.op <> 'd' AND ${notTruncated}${gate}`;
   return (
     // Keys whose newest change committed at or before the instant: live then, as now (a
     // truncate removes the older rows from _latest, so what is left there came after it).
-    `SELECT ${fromLatest.join(', ')} FROM ${l} AS l WHERE l.source_ts <= $1 ` +
+    `SELECT ${fromLatest.join(', ')} FROM ${l} AS l WHERE ${allowed} AND l.source_ts <= $1 ` +
     'UNION ALL ' +
     // Keys changed after the instant: their last change at or before it, unless a delete.
     // (A semi-join rather than a probe per key: the planner picks a nested loop when few keys
@@ -223,7 +228,8 @@ export function timeTravelSql(input: TimeTravelInput): TimeTravelSql {
   const functionFingerprint = fingerprint(createFn);
   const fnComment =
     `The ${table} rows live in the source at ts (every transaction committed at or before ts), ` +
-    `shaped like ${table}_latest; maintained by the CDC processor.`;
+    `shaped like ${table}_latest; raises CDC01 for ts past public.pipeline_status.consistent_through ` +
+    `(part of a transaction may be loaded then); maintained by the CDC processor.`;
   const functionSql = guarded(
     `function ${asOfFunction(table)}`,
     [createFn],

@@ -11,7 +11,8 @@ import { readSlots } from './slots';
 import { readOffset } from './offsets';
 import { Pipeline } from './pipeline';
 import { RegistrySchemas } from './registry';
-import { setHomePrefix } from './topics';
+import { isTransactionTopic, setHomePrefix } from './topics';
+import { startConsistency } from './consistency';
 import { WarehouseWriter } from './writer';
 
 function fail(message: string, code = 2): never {
@@ -118,6 +119,8 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
+  const consistency = await startConsistency(offsetsPool, metrics, log);
+
   const follower = config.connect.url
     ? new CaptureFollower(
       { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('stopping', { signal });
     await follower?.stop();
+    consistency?.stop();
     await pipeline.stop();
     server.close();
     await offsetsPool.end().catch(() => undefined);
@@ -157,7 +161,9 @@ async function main(): Promise<void> {
   } else {
     try {
       const topics = await pipeline.resolveTopics();
-      await pipeline.start(topics, recorded ? await captured.claim(topics.map((topic) => ({ topic, connector: null }))) : new Map());
+      // Transaction metadata claims no warehouse name.
+      const tables = topics.filter((t) => !isTransactionTopic(t));
+      await pipeline.start(topics, recorded ? await captured.claim(tables.map((topic) => ({ topic, connector: null }))) : new Map());
     } catch (err) {
       fail(`cannot consume from Kafka ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${(err as Error).message}`);
     }

@@ -158,6 +158,19 @@ export function changeTopics(sources: CaptureSource[], existing: Iterable<string
   return out.sort();
 }
 
+/** Without Connect's configurations (fixed topics): `<prefix>.transaction` with a prefix without
+ *  dots is taken for transaction metadata (`<prefix>.<schema>.transaction` is a table's). */
+export function isTransactionTopic(topic: string): boolean {
+  return /^[^.]+\.transaction$/.test(topic);
+}
+
+/** The transaction-metadata topics (`<prefix>.transaction`) of the given connectors that exist:
+ *  loaded next to the change topics as metadata (END records), never as a table. */
+export function transactionTopics(sources: CaptureSource[], existing: Iterable<string>): string[] {
+  const have = new Set(existing);
+  return [...new Set(sources.map((s) => `${s.prefix}.transaction`))].filter((t) => have.has(t)).sort();
+}
+
 /**
  * The include-list entries that name one table (`public.orders`, `public\.orders`), as
  * `{schema, table}`. Only those can be known before the table's first event, so only those

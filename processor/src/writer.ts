@@ -2,7 +2,8 @@
 // written, create/evolve tables, COPY into staging, append history, merge current rows,
 // record rejects, move offsets, commit. A crash anywhere before COMMIT leaves no trace.
 import { Client } from 'pg';
-import type { ChangeEvent, Decoded } from './decode';
+import type { ChangeEvent, Decoded, TransactionEnd } from './decode';
+import { TransactionCounts, recordTransactionsSql, recordProgressSql } from './transactions';
 import { dataColumns, factTable, latestTable, planDdl } from './ddl';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
 import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, placeReadsSql, stageTable } from './merge';
@@ -50,6 +51,8 @@ export interface BatchResult {
   alreadyStored: number;
   /** Next offset per partition, as committed. */
   offsets: Map<string, { tp: TopicPartition; offset: bigint }>;
+  /** END records of source transactions recorded (transaction metadata). */
+  transactionEnds?: number;
   /** Milliseconds spent per step of the transaction (debug logs show where a batch's time goes). */
   phases: Record<string, number>;
 }
@@ -128,7 +131,10 @@ export class WarehouseWriter {
     lap('lock');
     this.refuseGaps(items, stored);
 
-    const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map(), phases };
+    const result: BatchResult = { tables: new Map(), rejects: [], alreadyStored: 0, offsets: new Map(), transactionEnds: 0, phases };
+    const ends: Array<{ end: TransactionEnd; partition: number; offset: bigint }> = [];
+    // Events written or rejected per source transaction (re-sends are neither): see transactions.ts.
+    const counts = new TransactionCounts();
     const byTable = new Map<string, Array<StagedEvent | TruncateEvent>>();
     const seen = new Set<string>();
     for (const item of items) {
@@ -142,10 +148,15 @@ export class WarehouseWriter {
 
       const d = item.decoded;
       if (item.loadError !== undefined) {
+        if (d.kind === 'event') counts.add(item.topic, d.event);
         result.rejects.push(this.reject(item, tableOf(d), 'load', item.loadError, loadPayload(d)));
         continue;
       }
       if (d.kind === 'skip') continue;
+      if (d.kind === 'transaction') {
+        ends.push({ end: d.end, partition: item.partition, offset: item.offset });
+        continue;
+      }
       if (d.kind === 'truncate') {
         // In the table's order: its events before the truncate load before it, later ones after.
         let list = byTable.get(d.table);
@@ -160,11 +171,13 @@ export class WarehouseWriter {
       const event = d.event;
       const invalid = validate(event, this.rules);
       if (invalid) {
+        counts.add(item.topic, event);
         result.rejects.push(this.reject(item, event.table, 'validate', invalid, eventJson(event)));
         continue;
       }
       const conflicts = await this.ensureTables(client, event);
       if (conflicts.length) {
+        counts.add(item.topic, event);
         result.rejects.push(this.reject(item, event.table, 'schema', conflicts.join('; '), eventJson(event)));
         continue;
       }
@@ -188,19 +201,28 @@ export class WarehouseWriter {
           segment.push(entry);
           continue;
         }
-        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects);
+        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts);
         if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
         segment = [];
-        if (entry) await this.applyTruncate(client, table, entry, tableResult(result, table));
+        if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId);
       }
     }
     await insertRejects(client, result.rejects);
+    if (ends.length) {
+      const q = recordTransactionsSql(ends);
+      result.transactionEnds = (await client.query(q.text, q.values)).rowCount ?? 0;
+    }
+    if (counts.size) {
+      const q = recordProgressSql(counts);
+      await client.query(q.text, q.values);
+    }
+    lap('transactions');
     await saveOffsets(client, this.group, result.offsets);
     lap('offsets');
     return result;
   }
 
-  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[]): Promise<void> {
+  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[], counts: TransactionCounts): Promise<void> {
     const catalog = this.catalogs.get(table)!;
     const columns = dataColumns(catalog.fact);
     const signature = columns.map((c) => `${c} ${catalog.fact.get(c)}`).join(',');
@@ -212,6 +234,7 @@ export class WarehouseWriter {
     const dropped = new Set<StagedEvent>();
     const rejectStaged = (e: StagedEvent, reason: string) => {
       dropped.add(e);
+      counts.add(e.topic, e.event);
       rejects.push({ topic: e.topic, partition: e.partition, offset: e.offset, table, stage: 'validate', reason, key: e.key ?? null, value: e.value ?? null, payload: eventJson(e.event) });
     };
     for (const r of rejected) rejectStaged(r.staged, r.reason);
@@ -233,6 +256,11 @@ export class WarehouseWriter {
     const unchanged = sql.dropUnchangedReads ? (await client.query(sql.dropUnchangedReads)).rowCount ?? 0 : 0;
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');
+    // What is left in the stage was appended: those events count for their transactions.
+    if (events.some((e) => e.event.inTransaction && !dropped.has(e))) {
+      const appended = new Set((await client.query(`SELECT kafka_partition, kafka_offset FROM pg_temp.${ident(stageTable(table))}`)).rows.map((r) => `${r.kafka_partition}/${r.kafka_offset}`));
+      for (const e of events) if (!dropped.has(e) && appended.has(`${e.partition}/${e.offset}`)) counts.add(e.topic, e.event);
+    }
     await client.query(sql.mergeLatest);
     lap('merge');
     out.written += events.length - dropped.size - resent - unchanged;
@@ -281,7 +309,7 @@ export class WarehouseWriter {
   }
 
   /** A source TRUNCATE: recorded for time travel, current rows older than it removed. */
-  private async applyTruncate(client: Client, table: string, t: TruncateEvent, out: TableResult): Promise<void> {
+  private async applyTruncate(client: Client, table: string, t: TruncateEvent, out: TableResult): Promise<boolean> {
     await client.query(createTruncatesSql(table));
     const recorded = await client.query(recordTruncateSql(table), [t.lsn.toString(), microsToIso(t.sourceTsMicros), t.txId?.toString() ?? null, t.topic, t.partition, t.offset.toString()]);
     if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [`public.${ident(latestTable(table))}`])).rows[0].exists) {
@@ -289,6 +317,7 @@ export class WarehouseWriter {
     }
     if (recorded.rowCount) out.truncates++;
     else out.duplicates++;
+    return (recorded.rowCount ?? 0) > 0;
   }
 
   /** The time-travel objects as the catalog has them now, not as planned when the schema was

@@ -61,7 +61,7 @@ describe('as_of function', () => {
     const [fromLatest, fromHistory, fromTruncated] = body.split(' UNION ALL ');
     expect(fromLatest).toBe(
       'SELECT l."order_id", l."customer_id", l."product_name", l."amount", l."status", l."created_at", l."updated_at", l."source_ts", l."source_lsn", l."processed_at" ' +
-        'FROM public."orders_latest" AS l WHERE l.source_ts <= $1',
+        'FROM public."orders_latest" AS l WHERE public.cdc_as_of_allowed(\'orders\', $1) AND l.source_ts <= $1',
     );
     // Transactions committed at or before the instant count; the last change by LSN wins.
     expect(fromHistory).toContain('WHERE h.source_ts <= $1 AND h."order_id" IN (SELECT c."order_id" FROM public."orders_fact" AS c WHERE c.source_ts > $1)');

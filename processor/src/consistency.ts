@@ -1,0 +1,59 @@
+// The consistency watermark (migration 0005, docs/ARCHITECTURE.md §6b): every second one step,
+// cdc.advance_consistency(), moves each source's watermark over the transactions that became
+// whole since, and the gauges show it. A periodic step rather than one per batch: the END
+// record and a transaction's events land through different lanes, each of whose commits alone
+// may not see the other's, and a step on its own reads what all have committed.
+import type { Pool } from 'pg';
+import * as client from 'prom-client';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+
+export interface Watermark {
+  source: string;
+  consistentLsn: bigint | null;
+  consistentThrough: Date | null;
+  pending: number;
+}
+
+export async function advanceConsistency(pool: Pool): Promise<Watermark[]> {
+  const { rows } = await pool.query('SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending FROM cdc.advance_consistency()');
+  return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
+}
+
+/** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. */
+export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000): Promise<{ stop(): void } | null> {
+  const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
+  if (!present) {
+    log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
+    return null;
+  }
+  const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
+  const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
+  const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark', labelNames: ['source'], registers: [metrics.registry] });
+  let failing = false;
+  let busy = false;
+  const step = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const w of await advanceConsistency(pool)) {
+        pending.set({ source: w.source }, w.pending);
+        if (w.consistentThrough) {
+          through.set({ source: w.source }, w.consistentThrough.getTime() / 1000);
+          lag.set({ source: w.source }, (Date.now() - w.consistentThrough.getTime()) / 1000);
+        }
+      }
+      if (failing) log.info('consistency watermark moves again');
+      failing = false;
+    } catch (err) {
+      if (!failing) log.warn('cannot advance the consistency watermark; retrying', { error: err });
+      failing = true;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void step(), intervalMs);
+  timer.unref();
+  void step();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,63 @@
+// Transaction metadata in the warehouse (migration 0005): the END records Debezium writes to
+// `<prefix>.transaction`, and per transaction and table the number of change events written.
+// Both go into the batch's own transaction, so they are exactly once like the rows: an END
+// re-sent is the same row (its id), an event re-sent is not appended again and not counted.
+import type { ChangeEvent, TransactionEnd } from './decode';
+import { splitTopic } from './topics';
+
+/** Events accounted for (appended, or rejected with their reason) per (prefix, xid, table). */
+export class TransactionCounts {
+  private readonly counts = new Map<string, { prefix: string; xid: bigint; collection: string; n: number }>();
+
+  /** Counts `event` if Debezium placed it in a transaction (snapshot reads are in none). */
+  add(topic: string, event: ChangeEvent): void {
+    if (event.inTransaction && event.txId !== null) this.addXid(topic, event.txId);
+  }
+
+  addXid(topic: string, xid: bigint): void {
+    const parts = splitTopic(topic);
+    if (!parts) return;
+    const collection = `${parts.schema}.${parts.table}`;
+    const key = `${parts.prefix}\u0000${xid}\u0000${collection}`;
+    const c = this.counts.get(key);
+    if (c) c.n++;
+    else this.counts.set(key, { prefix: parts.prefix, xid, collection, n: 1 });
+  }
+
+  get size(): number {
+    return this.counts.size;
+  }
+
+  /** Sorted by (prefix, xid, collection): every lane locks the rows it shares with another
+   *  (a transaction spanning partitions of both) in one order, so they wait, never deadlock. */
+  rows(): Array<{ prefix: string; xid: bigint; collection: string; n: number }> {
+    return [...this.counts.values()].sort((a, b) =>
+      a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : a.collection < b.collection ? -1 : a.collection > b.collection ? 1 : 0);
+  }
+}
+
+export function recordProgressSql(counts: TransactionCounts): { text: string; values: unknown[] } {
+  const rows = counts.rows();
+  return {
+    text:
+      'INSERT INTO cdc.transaction_progress AS p (topic_prefix, xid, collection, written) ' +
+      'SELECT a, b, c, d FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, b, c, d, o) ' +
+      'ORDER BY o ' +
+      'ON CONFLICT (topic_prefix, xid, collection) DO UPDATE SET written = p.written + EXCLUDED.written',
+    values: [rows.map((r) => r.prefix), rows.map((r) => r.xid.toString()), rows.map((r) => r.collection), rows.map((r) => r.n)],
+  };
+}
+
+export function recordTransactionsSql(ends: Array<{ end: TransactionEnd; partition: number; offset: bigint }>): { text: string; values: unknown[] } {
+  return {
+    text:
+      'INSERT INTO cdc.transactions (topic_prefix, id, xid, end_lsn, commit_ts, event_count, collections, kafka_partition, kafka_offset) ' +
+      "SELECT a, b, c, d, to_timestamp(e::numeric / 1000), f, g, h, i FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::jsonb[], $8::int[], $9::bigint[]) AS u(a, b, c, d, e, f, g, h, i) " +
+      'ON CONFLICT DO NOTHING',
+    values: [
+      ends.map((x) => x.end.prefix), ends.map((x) => x.end.id), ends.map((x) => x.end.xid.toString()), ends.map((x) => x.end.endLsn.toString()),
+      ends.map((x) => x.end.commitTsMs.toString()), ends.map((x) => x.end.eventCount.toString()), ends.map((x) => JSON.stringify(x.end.collections)),
+      ends.map((x) => x.partition), ends.map((x) => x.offset.toString()),
+    ],
+  };
+}
