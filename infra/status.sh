@@ -27,7 +27,9 @@ SELECT s.slot_name, s.active, coalesce(s.wal_status, ''),
                 FROM pg_get_wal_records_info(s.confirmed_flush_lsn,
                        least(pg_current_wal_lsn(), s.confirmed_flush_lsn + 64 * 1024 * 1024)) w
                WHERE w.resource_manager = 'Transaction' AND w.record_type IN ('COMMIT', 'COMMIT_PREPARED')
-               ORDER BY w.start_lsn LIMIT 1), '>64MB') END
+               ORDER BY w.start_lsn LIMIT 1),
+              -- no commit in the unconfirmed WAL: nothing waits, unless only part of it was read
+              CASE WHEN pg_current_wal_lsn() - s.confirmed_flush_lsn > 64 * 1024 * 1024 THEN '>64MB' ELSE '' END) END
   FROM pg_replication_slots s WHERE s.slot_type = 'logical' ORDER BY s.slot_name
 SQL
   ) || { echo "replication slots: cannot read pg_replication_slots (source down?)"; return 1; }

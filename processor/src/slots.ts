@@ -42,7 +42,8 @@ export async function readSlots(pool: Pool): Promise<SlotState[]> {
     else if (r.confirmed !== null) {
       try {
         const a = (await pool.query(OLDEST_COMMIT_SQL, [r.confirmed])).rows[0];
-        age = a ? Math.max(0, Number(a.age)) : null;
+        // No commit in the unconfirmed WAL read: nothing waits (unless it was more than was read).
+        age = a ? Math.max(0, Number(a.age)) : Number(r.unconfirmed) <= AGE_SCAN_BYTES ? 0 : null;
       } catch {
         age = null; // no pg_walinspect, or no right to read the WAL: the byte figures still stand
       }

@@ -45,6 +45,23 @@ describe('replication slot metrics', () => {
     expect(ours!.oldestUnconfirmedSeconds!).toBeGreaterThanOrEqual(1);
   });
 
+  it('says nothing waits when the unconfirmed WAL holds no commit', async () => {
+    const quiet = `${slot}_q`;
+    await admin.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [quiet]);
+    try {
+      await admin.query('CHECKPOINT'); // WAL without a transaction commit
+      const ours = (await readSlots(monitor)).find((s) => s.slot === quiet)!;
+      expect(ours.unconfirmedBytes!).toBeGreaterThan(0);
+      if (ours.oldestUnconfirmedSeconds !== 0) {
+        // Another session's commit may have landed in between: then it is the oldest, and recent.
+        expect(ours.oldestUnconfirmedSeconds).not.toBeNull();
+        expect(ours.oldestUnconfirmedSeconds!).toBeLessThan(60);
+      }
+    } finally {
+      await admin.query('SELECT pg_drop_replication_slot($1)', [quiet]);
+    }
+  });
+
   it('cannot write or read captured data through the monitoring role', async () => {
     await expect(monitor.query(`INSERT INTO ${table} VALUES (-1, 'no')`)).rejects.toThrow(/read-only transaction|permission denied/);
     await expect(monitor.query('SELECT count(*) FROM public.orders')).rejects.toThrow(/permission denied/);
