@@ -7,7 +7,7 @@
 // signal topic, a processor following only that connector, and a scratch warehouse database.
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
-import { deleteConnector, registerConnector, startProcessor, type ProcessorHandle } from './lib/processes';
+import { registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
 import { closeAll, source, sourceAdmin, stackEnv, waitFor } from './lib/stack';
 import { scratchWarehouse, type Scratch } from '../processor/test/integration/scratch';
 
@@ -118,12 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await processor?.stop();
-  await deleteConnector(connector).catch(() => undefined);
-  await waitFor(`slot ${slot} dropped`, async () => {
-    await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
-  }, 30_000, 500).catch(() => undefined);
-  await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+  await removeCapture({ connector, slot, publication });
   await source().query(`DROP TABLE IF EXISTS ${A}, ${B}, ${D}, ${signalTable}`).catch(() => undefined);
   await sourceAdmin().query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
   const admin = kafka.admin();

@@ -7,7 +7,7 @@
 // keeps moving (Debezium's heartbeat transactions).
 import { Client } from 'pg';
 import { analyst, closeAll, source, sourceAdmin, stackEnv, waitFor, warehouse } from './lib/stack';
-import { createTopic, deleteConnector, deleteTopics, dropWarehouseSide, registerConnector, startProcessor, type ProcessorHandle } from './lib/processes';
+import { createTopic, deleteTopics, dropWarehouseSide, registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
 
 const ACCOUNTS = 20;
 const OPENING = '1000.00';
@@ -52,12 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await processor?.stop();
-  await deleteConnector(connector).catch(() => undefined);
-  await waitFor(`slot ${slot} dropped`, async () => {
-    await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
-  }, 30_000, 500).catch(() => undefined);
-  await sourceAdmin().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+  await removeCapture({ connector, slot, publication });
   await source().query(`DROP TABLE IF EXISTS ${accounts}, ${transfers}`).catch(() => undefined);
   await dropWarehouseSide(accounts, topics, group);
   await dropWarehouseSide(transfers, topics, group);

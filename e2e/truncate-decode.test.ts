@@ -6,7 +6,7 @@ import { Decoder, type Decoded } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
 import { setHomePrefix } from '../processor/src/topics';
 import { closeAll, source, sourceAdmin, stackEnv, waitFor } from './lib/stack';
-import { deleteConnector, registerConnector } from './lib/processes';
+import { deleteTopics, registerConnector, removeCapture } from './lib/processes';
 
 const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 const table = `e2e_trunc_${suffix}`;
@@ -18,15 +18,9 @@ const topic = `${prefix}.public.${table}`;
 let registered = false;
 
 afterAll(async () => {
-  if (registered) await deleteConnector(connector).catch(() => undefined);
-  await waitFor(`slot ${slot} dropped`, async () => {
-    await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-    return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
-  }, 30_000, 500).catch(() => undefined);
-  await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+  await removeCapture({ connector: registered ? connector : undefined, slot, publication });
   await source().query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-  const admin = new Kafka({ clientId: 'e2e-truncate', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect().then(() => admin.deleteTopics({ topics: [topic, `__debezium-heartbeat.${prefix}`] })).catch(() => undefined).finally(() => admin.disconnect());
+  await deleteTopics([topic, `__debezium-heartbeat.${prefix}`]);
   await closeAll();
 });
 

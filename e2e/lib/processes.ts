@@ -131,12 +131,7 @@ export async function captureTable(table: string, tag: string, opts: { processor
     },
     async teardown() {
       await processor?.stop();
-      await deleteConnector(connector).catch(() => undefined);
-      await waitFor(`slot ${slot} dropped`, async () => {
-        await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
-        return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 0;
-      }, 30_000, 500).catch(() => undefined);
-      await source().query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => undefined);
+      await removeCapture({ connector, slot, publication });
       await dropWarehouseSide(table, [topic], group);
       await deleteTopics([topic]);
     },
@@ -202,4 +197,15 @@ export async function createTopic(topic: string, partitions: number): Promise<vo
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Removes a test's capture from the source side: its connector, then its replication slot
+ *  (once the task has let go of it; a slot left behind would hold WAL for ever), its publication. */
+export async function removeCapture(c: { connector?: string; slot: string; publication: string }): Promise<void> {
+  if (c.connector) await deleteConnector(c.connector).catch(() => undefined);
+  await waitFor(`slot ${c.slot} dropped`, async () => {
+    await sourceAdmin().query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [c.slot]);
+    return (await sourceAdmin().query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [c.slot])).rowCount === 0;
+  }, 30_000, 500).catch(() => undefined);
+  await sourceAdmin().query(`DROP PUBLICATION IF EXISTS ${c.publication}`).catch(() => undefined);
 }
