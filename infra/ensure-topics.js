@@ -13,11 +13,22 @@ async function main() {
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: Number(partitions), replicationFactor: 1 })),
-      });
+    // Right after a broker start (and while Connect creates its own topics) the leader wait can
+    // fail with a retriable error although the topic was created: look again before retrying.
+    for (let attempt = 1; ; attempt++) {
+      const left = missing.filter((t) => !existing.has(t));
+      if (!left.length) break;
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: left.map((topic) => ({ topic, numPartitions: Number(partitions), replicationFactor: 1 })),
+        });
+        left.forEach((t) => existing.add(t));
+      } catch (err) {
+        if (attempt >= 10 || err.retriable === false) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+        for (const t of await admin.listTopics()) existing.add(t);
+      }
     }
     console.log(missing.length ? `created ${missing.join(', ')}` : 'all exist');
   } finally {
