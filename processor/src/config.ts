@@ -69,6 +69,12 @@ const schema = {
     lingerMs: { doc: 'Flush a batch this long after its first event at the latest.', format: 'positive-int', default: 5, env: 'BATCH_LINGER_MS' },
     lanes: { doc: 'Batches written side by side, each on its own connection; a partition always goes to the same one.', format: 'positive-int', default: 2, env: 'WRITER_LANES' },
   },
+  apply: {
+    mode: {
+      doc: "'transaction': a change made in a source transaction reaches <table>_latest and _history with its whole transaction, when the consistency watermark passes it (sources whose connector has provide.transaction.metadata and whose <prefix>.transaction topic this processor reads). 'event': each change as soon as its batch commits.",
+      format: ['transaction', 'event'], default: 'transaction', env: 'APPLY_MODE',
+    },
+  },
   retry: {
     maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
   },
@@ -95,6 +101,7 @@ export interface Config {
   naming: { homePrefix: string };
   registry: { url: string };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
+  apply: { mode: 'transaction' | 'event' };
   retry: { maxBackoffMs: number };
   http: { host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };

@@ -1,8 +1,10 @@
-// The consistency watermark (migration 0005, docs/ARCHITECTURE.md §6b): every second one step,
+// The consistency watermark (migrations 0005, 0006; docs/ARCHITECTURE.md §6b): one step,
 // cdc.advance_consistency(), moves each source's watermark over the transactions that became
-// whole since, and the gauges show it. A periodic step rather than one per batch: the END
-// record and a transaction's events land through different lanes, each of whose commits alone
-// may not see the other's, and a step on its own reads what all have committed.
+// whole since and merges their changes into `<table>_latest`; the gauges show it. The step is
+// its own database transaction, run after every batch a lane commits (coalesced: one at a time,
+// one more if batches committed meanwhile) and every second: the END record and a transaction's
+// events land through different lanes, each of whose commits alone may not see the other's, and
+// a step on its own reads what all have committed.
 import type { Pool } from 'pg';
 import * as client from 'prom-client';
 import type { Logger } from './log';
@@ -20,8 +22,14 @@ export async function advanceConsistency(pool: Pool): Promise<Watermark[]> {
   return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
 }
 
+export interface ConsistencySteps {
+  /** Asks for a step soon (a batch committed). */
+  kick(): void;
+  stop(): void;
+}
+
 /** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. */
-export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000): Promise<{ stop(): void } | null> {
+export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000): Promise<ConsistencySteps | null> {
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -30,11 +38,18 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
   const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
   const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark', labelNames: ['source'], registers: [metrics.registry] });
+  const stepSeconds = new client.Histogram({ name: 'cdc_consistency_step_seconds', help: 'Duration of one watermark step (advance and publish)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [metrics.registry] });
   let failing = false;
   let busy = false;
-  const step = async () => {
-    if (busy) return;
+  let again = false;
+  const step = async (): Promise<void> => {
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
+    again = false;
+    const end = stepSeconds.startTimer();
     try {
       for (const w of await advanceConsistency(pool)) {
         pending.set({ source: w.source }, w.pending);
@@ -49,11 +64,17 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
       if (!failing) log.warn('cannot advance the consistency watermark; retrying', { error: err });
       failing = true;
     } finally {
+      end();
       busy = false;
     }
+    if (again && !stopped) await step();
   };
+  let stopped = false;
   const timer = setInterval(() => void step(), intervalMs);
   timer.unref();
   void step();
-  return { stop: () => clearInterval(timer) };
+  return {
+    kick: () => { if (!stopped) void step(); },
+    stop: () => { stopped = true; clearInterval(timer); },
+  };
 }

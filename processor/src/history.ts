@@ -47,7 +47,7 @@ const FACT_PIPELINE = new Set(['op', 'source_ts', 'source_lsn', 'source_txid', '
 const LATEST_PIPELINE = new Set(['source_ts', 'source_lsn', 'processed_at']);
 
 /** Bumped when the shape of the generated SQL changes, so installed objects get replaced. */
-const LAYOUT_VERSION = 3;
+const LAYOUT_VERSION = 4;
 const FINGERPRINT_TAG = 'cdc-time-travel';
 
 /** What the warehouse has installed for one table (read by writer.ts, see timeTravelCatalogSql). */
@@ -120,10 +120,15 @@ export function historySelectSql(table: string, factColumns: string[], keys: str
   // when the table has one (the CASE tests an uncorrelated EXISTS once per query), so a table
   // never truncated pays nothing per row.
   const next = ident(NEXT_TRUNCATE);
+  // Only what the consistency watermark has passed, for a table loaded in whole transactions
+  // (migration 0006; otherwise 'infinity'): a transaction still arriving shows no version yet.
+  // Snapshot reads ('r') belong to no transaction and show at once, as in `_latest`. A scalar
+  // subquery, so it is read once per query, not once per row.
+  const visible = `(SELECT public.cdc_visible_through(${literal(table)}))`;
   const base = [
     ...data.map((c) => `f.${ident(c)}`),
     'f.source_ts', 'f.source_lsn', 'f.op', 'f.source_txid', 'f.processed_at',
-    `CASE WHEN EXISTS (SELECT FROM ${t}) THEN (SELECT t.source_lsn FROM ${t} AS t WHERE t.source_lsn > f.source_lsn ORDER BY t.source_lsn LIMIT 1) END AS ${next}`,
+    `CASE WHEN EXISTS (SELECT FROM ${t}) THEN (SELECT t.source_lsn FROM ${t} AS t WHERE t.source_lsn > f.source_lsn AND t.source_ts <= ${visible} ORDER BY t.source_lsn LIMIT 1) END AS ${next}`,
   ];
   const inner = [
     ...data.map((c) => `f.${ident(c)}`),
@@ -134,7 +139,7 @@ export function historySelectSql(table: string, factColumns: string[], keys: str
   ];
   const outer = historyColumns(factColumns).map((c) => `v.${ident(c)}`);
   return (
-    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM (SELECT ${base.join(', ')} FROM ${f} AS f) AS f ` +
+    `SELECT ${outer.join(', ')} FROM (SELECT ${inner.join(', ')} FROM (SELECT ${base.join(', ')} FROM ${f} AS f WHERE (f.source_ts <= ${visible} OR f.op = 'r')) AS f ` +
     `WINDOW w AS (${window})) AS v ` +
     `WHERE v.op <> 'd'`
   );

@@ -94,8 +94,11 @@ async function main(): Promise<void> {
   // Debezium for an incremental snapshot of the table.
   const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
   const schemas = new RegistrySchemas(config.registry.url);
+  // A source's transactions load whole only when this processor records its END records.
+  let pipelineRef: Pipeline | null = null;
+  const readsTransactions = (prefix: string) => pipelineRef?.reads(`${prefix}.transaction`) ?? false;
   const writers = Array.from({ length: config.batch.lanes }, () =>
-    new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log, { onResnapshot }));
+    new WarehouseWriter(config.warehouse.url, config.kafka.groupId, rules, config.placeholder, log, { onResnapshot, applyMode: config.apply.mode, readsTransactions }));
   const pipeline = new Pipeline(
     {
       brokers: config.kafka.brokers,
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
     metrics,
     log,
   );
+  pipelineRef = pipeline;
   let server;
   try {
     server = await startHttp(config.http.host, config.http.port, metrics, pipeline);
@@ -120,6 +124,8 @@ async function main(): Promise<void> {
   }
 
   const consistency = await startConsistency(offsetsPool, metrics, log);
+  // A committed batch may complete a transaction: the step publishes it without waiting a second.
+  pipeline.afterBatch = () => consistency?.kick();
 
   const follower = config.connect.url
     ? new CaptureFollower(
@@ -149,6 +155,7 @@ async function main(): Promise<void> {
     brokers: config.kafka.brokers,
     registry: config.registry.url,
     batch: config.batch,
+    apply: config.apply.mode,
     http: `http://${config.http.host}:${config.http.port}`,
     follow: config.connect.url ? { connect: config.connect.url, connectors: config.connect.connectors.length ? config.connect.connectors : 'all' } : 'no (fixed topics)',
   });

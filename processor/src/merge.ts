@@ -10,6 +10,9 @@ import { ident, idents, literal } from './sql';
  *  column (whose names come from Debezium's Avro schemas) can ever collide with them. */
 export const STAGE_SEQ = 'cdc$seq';
 export const STAGE_UNAVAILABLE = 'cdc$unavailable';
+/** True: the event waits for its transaction's turn (the consistency watermark) to reach
+ *  `<table>_latest`; the batch appends it to the history only. */
+export const STAGE_DEFERRED = 'cdc$deferred';
 
 /** Pipeline columns of the staging table, after the warehouse's data columns. */
 export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
@@ -22,6 +25,7 @@ export const STAGE_META: ReadonlyArray<readonly [string, string]> = [
   ['kafka_offset', 'bigint'],
   [STAGE_SEQ, 'integer'],
   [STAGE_UNAVAILABLE, 'text[]'],
+  [STAGE_DEFERRED, 'boolean'],
 ];
 
 export const stageTable = (table: string): string => derivedName(table, '', '_stage_');
@@ -42,13 +46,15 @@ export function copySql(table: string, columns: string[]): string {
 const keyMatch = (keys: string[], a: string, b: string) => keys.map((k) => `${a}.${ident(k)} = ${b}.${ident(k)}`).join(' AND ');
 
 export interface MergeSql {
-  /** Unchanged TOASTed columns take the value the warehouse already has. */
+  /** Unchanged TOASTed columns take the value of the key's previous version in the history
+   *  (not `_latest`, which may not show it yet: its transaction can still be waiting). */
   fill: string[];
   /** Appends the stage to the history; events it already has (Debezium re-sends after a
    *  restart: same source position) are skipped there and removed from the stage, so that
    *  only new events reach the current rows. Its row count is the number of re-sent events. */
   appendFact: string;
-  mergeLatest: string;
+  /** Null when every staged event is deferred (MergeOptions.immediateOnly). */
+  mergeLatest: string | null;
   /** Removes from the stage the snapshot reads ('r') that change nothing: their data columns
    *  equal the key's state before them (the previous staged event of the key, or the current
    *  row). Null unless asked for (a batch without snapshot reads needs no such pass). Its row
@@ -61,6 +67,9 @@ export interface MergeOptions {
   types?: Map<string, string>;
   /** The batch has snapshot reads: plan dropUnchangedReads. */
   snapshotReads?: boolean;
+  /** Some staged events are deferred (STAGE_DEFERRED): only the others reach `_latest` now;
+   *  'all': every one is, so there is no merge. */
+  deferred?: boolean | 'all';
 }
 
 export function mergeSql(table: string, columns: string[], keys: string[], unavailableColumns: string[], options: MergeOptions = {}): MergeSql {
@@ -68,8 +77,11 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   const f = ident(factTable(table));
   const l = ident(latestTable(table));
   const cols = idents(columns);
+  // The newest earlier version of the key, found through the history's unique index (led by
+  // the key, then source_lsn); unresolvedSql has removed the events that have none.
   const fill = unavailableColumns.map(
-    (c) => `UPDATE ${s} AS s SET ${ident(c)} = l.${ident(c)} FROM ${l} AS l WHERE ${keyMatch(keys, 's', 'l')} AND ${literal(c)} = ANY (s.${ident(STAGE_UNAVAILABLE)})`,
+    (c) => `UPDATE ${s} AS s SET ${ident(c)} = (SELECT h.${ident(c)} FROM ${f} AS h WHERE ${keyMatch(keys, 'h', 's')} AND h.source_lsn < s.source_lsn AND h.op <> 'd' ORDER BY h.source_lsn DESC LIMIT 1) ` +
+      `WHERE ${literal(c)} = ANY (s.${ident(STAGE_UNAVAILABLE)})`,
   );
   // ON CONFLICT probes the unique (source_lsn, op, key) index per row; an anti-join against the
   // whole history instead would be planned as a scan of it, growing with every batch.
@@ -83,8 +95,8 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   // version: the guard on source_lsn keeps what a later change already wrote.
   const nonKeys = columns.filter((c) => !keys.includes(c));
   const set = [...nonKeys, 'source_ts', 'source_lsn', 'processed_at'].map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ');
-  const mergeLatest =
-    `WITH last AS (SELECT DISTINCT ON (${idents(keys)}) * FROM ${s} ORDER BY ${idents(keys)}, source_lsn DESC, ${ident(STAGE_SEQ)} DESC), ` +
+  const mergeLatest = options.deferred === 'all' ? null :
+    `WITH last AS (SELECT DISTINCT ON (${idents(keys)}) * FROM ${s} ${options.deferred ? `WHERE NOT ${ident(STAGE_DEFERRED)} ` : ''}ORDER BY ${idents(keys)}, source_lsn DESC, ${ident(STAGE_SEQ)} DESC), ` +
     `gone AS (DELETE FROM ${l} AS l USING last WHERE last.op = 'd' AND ${keyMatch(keys, 'l', 'last')} AND l.source_lsn <= last.source_lsn) ` +
     `INSERT INTO ${l} AS l (${cols}, source_ts, source_lsn, processed_at) ` +
     `SELECT ${cols}, source_ts, source_lsn, now() FROM last WHERE op <> 'd' ` +

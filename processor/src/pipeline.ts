@@ -371,7 +371,16 @@ export class Pipeline {
     return decoded ?? null;
   }
 
+  /** Called after every committed batch (main.ts: a consistency step). */
+  afterBatch: (() => void) | null = null;
+
+  /** Whether `topic` is among the topics consumed now. */
+  reads(topic: string): boolean {
+    return this.topics.includes(topic);
+  }
+
   private afterWrite(items: BatchItem[], result: BatchResult, seconds: number): void {
+    this.afterBatch?.();
     const committedUs = BigInt(Date.now()) * 1000n;
     this.metrics.batchSeconds.observe(seconds);
     this.metrics.batchEvents.observe(items.length);

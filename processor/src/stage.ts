@@ -6,7 +6,7 @@ import type { Column } from './columns';
 import { copyField, microsToIso, textArrayLiteral, valueToText } from './copy-format';
 import type { ChangeEvent } from './decode';
 import { UnrepresentableValueError } from './errors';
-import { latestTable } from './ddl';
+import { factTable } from './ddl';
 import { STAGE_UNAVAILABLE, stageTable } from './merge';
 import { ident } from './sql';
 
@@ -18,6 +18,8 @@ export interface StagedEvent {
   /** The raw Kafka key and value, kept for a reject. */
   key?: Buffer | null;
   value?: Buffer | null;
+  /** Reaches `<table>_latest` with its transaction, through the watermark (merge.ts STAGE_DEFERRED). */
+  deferred?: boolean;
 }
 
 /** An event of the batch that cannot be staged, and why (it is left out of the COPY text). */
@@ -126,6 +128,7 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
       offset.toString(),
       String(seq),
       missing.length ? copyField(textArrayLiteral(missing)) : '\\N',
+      staged.deferred ? 't' : 'f',
     );
     lines.push(fields.join('\t'));
   });
@@ -134,13 +137,13 @@ export function stageText(events: StagedEvent[], columns: string[], placeholder 
 
 /**
  * Removes from the stage the events with an unchanged-TOAST placeholder that neither the batch
- * nor `<table>_latest` can resolve (say the key's insert was rejected): staged as they are, the
+ * nor the key's history can resolve (say the key's insert was rejected): staged as they are, the
  * column would silently become null. Returns their Kafka coordinates and columns, to reject.
  */
 export function unresolvedSql(table: string, keys: string[]): string {
-  const match = keys.map((k) => `l.${ident(k)} = s.${ident(k)}`).join(' AND ');
+  const match = keys.map((k) => `h.${ident(k)} = s.${ident(k)}`).join(' AND ');
   return `DELETE FROM pg_temp.${ident(stageTable(table))} AS s WHERE s.${ident(STAGE_UNAVAILABLE)} IS NOT NULL ` +
-    `AND NOT EXISTS (SELECT 1 FROM ${ident(latestTable(table))} AS l WHERE ${match}) ` +
+    `AND NOT EXISTS (SELECT 1 FROM ${ident(factTable(table))} AS h WHERE ${match} AND h.source_lsn < s.source_lsn AND h.op <> 'd') ` +
     `RETURNING s.kafka_topic AS topic, s.kafka_partition AS partition, s.kafka_offset::text AS offset, s.${ident(STAGE_UNAVAILABLE)} AS columns`;
 }
 

@@ -7,21 +7,27 @@ import { splitTopic } from './topics';
 
 /** Events accounted for (appended, or rejected with their reason) per (prefix, xid, table). */
 export class TransactionCounts {
-  private readonly counts = new Map<string, { prefix: string; xid: bigint; collection: string; n: number }>();
+  private readonly counts = new Map<string, ProgressRow>();
 
   /** Counts `event` if Debezium placed it in a transaction (snapshot reads are in none). */
   add(topic: string, event: ChangeEvent): void {
-    if (event.inTransaction && event.txId !== null) this.addXid(topic, event.txId);
+    if (event.inTransaction && event.txId !== null) this.addXid(topic, event.txId, event.sourceTsMicros);
   }
 
-  addXid(topic: string, xid: bigint): void {
+  /** `sourceTsMicros`: the commit time the event carries, to the microsecond (the END record
+   *  has milliseconds only; the watermark must reach the transaction's rows). */
+  addXid(topic: string, xid: bigint, sourceTsMicros: bigint): void {
     const parts = splitTopic(topic);
     if (!parts) return;
     const collection = `${parts.schema}.${parts.table}`;
     const key = `${parts.prefix}\u0000${xid}\u0000${collection}`;
     const c = this.counts.get(key);
-    if (c) c.n++;
-    else this.counts.set(key, { prefix: parts.prefix, xid, collection, n: 1 });
+    if (c) {
+      c.n++;
+      if (sourceTsMicros > c.lastTsMicros) c.lastTsMicros = sourceTsMicros;
+    } else {
+      this.counts.set(key, { prefix: parts.prefix, xid, collection, n: 1, lastTsMicros: sourceTsMicros });
+    }
   }
 
   get size(): number {
@@ -30,21 +36,30 @@ export class TransactionCounts {
 
   /** Sorted by (prefix, xid, collection): every lane locks the rows it shares with another
    *  (a transaction spanning partitions of both) in one order, so they wait, never deadlock. */
-  rows(): Array<{ prefix: string; xid: bigint; collection: string; n: number }> {
+  rows(): ProgressRow[] {
     return [...this.counts.values()].sort((a, b) =>
       a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : a.collection < b.collection ? -1 : a.collection > b.collection ? 1 : 0);
   }
+}
+
+interface ProgressRow {
+  prefix: string;
+  xid: bigint;
+  collection: string;
+  n: number;
+  lastTsMicros: bigint;
 }
 
 export function recordProgressSql(counts: TransactionCounts): { text: string; values: unknown[] } {
   const rows = counts.rows();
   return {
     text:
-      'INSERT INTO cdc.transaction_progress AS p (topic_prefix, xid, collection, written) ' +
-      'SELECT a, b, c, d FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, b, c, d, o) ' +
+      'INSERT INTO cdc.transaction_progress AS p (topic_prefix, xid, collection, written, last_source_ts) ' +
+      'SELECT a, b, c, d, timestamptz \'epoch\' + e * interval \'1 microsecond\' FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) WITH ORDINALITY AS u(a, b, c, d, e, o) ' +
       'ORDER BY o ' +
-      'ON CONFLICT (topic_prefix, xid, collection) DO UPDATE SET written = p.written + EXCLUDED.written',
-    values: [rows.map((r) => r.prefix), rows.map((r) => r.xid.toString()), rows.map((r) => r.collection), rows.map((r) => r.n)],
+      'ON CONFLICT (topic_prefix, xid, collection) DO UPDATE SET written = p.written + EXCLUDED.written, ' +
+      'last_source_ts = greatest(p.last_source_ts, EXCLUDED.last_source_ts)',
+    values: [rows.map((r) => r.prefix), rows.map((r) => r.xid.toString()), rows.map((r) => r.collection), rows.map((r) => r.n), rows.map((r) => r.lastTsMicros.toString())],
   };
 }
 

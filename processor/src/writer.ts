@@ -4,7 +4,8 @@
 import { Client } from 'pg';
 import type { ChangeEvent, Decoded, TransactionEnd } from './decode';
 import { TransactionCounts, recordTransactionsSql, recordProgressSql } from './transactions';
-import { dataColumns, factTable, latestTable, planDdl } from './ddl';
+import { dataColumns, factTable, latestTable, planDdl, truncatesTable } from './ddl';
+import { splitTopic } from './topics';
 import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from './history';
 import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, placeReadsSql, stageTable } from './merge';
 import { createTruncatesSql, emptyLatestSql, recordTruncateSql, type TruncateEvent } from './truncate';
@@ -70,6 +71,14 @@ export interface WriterOptions {
   onResnapshot?: (table: string, reason: string) => void | Promise<void>;
   /** After a refused time-travel replacement, how long before trying again (default 30 s). */
   timeTravelRetryMs?: number;
+  /** 'transaction': a change Debezium placed in a source transaction reaches `<table>_latest`
+   *  only with its whole transaction, when the consistency watermark passes it (migration 0006);
+   *  the batch appends it to the history. 'event': every change merges at once (and a table
+   *  loaded the other way before is first brought up to date). Unset: at once, nothing else. */
+  applyMode?: 'transaction' | 'event';
+  /** Whether this processor records the transaction metadata (`<prefix>.transaction`) of a
+   *  source: without it the watermark of that source would never move, so nothing waits for it. */
+  readsTransactions?: (prefix: string) => boolean;
 }
 
 export class WarehouseWriter {
@@ -96,6 +105,8 @@ export class WarehouseWriter {
   private resnapshots: Array<{ table: string; reason: string }> = [];
   /** Per table: a time-travel replacement PostgreSQL refused, the state it left, when to retry. */
   private readonly timeTravelRefused = new Map<string, { state: string; retryAt: number }>();
+  /** Tables this session has registered in (or, in event mode, taken out of) cdc.published_tables. */
+  private readonly publishing = new Set<string>();
 
   async write(items: BatchItem[]): Promise<BatchResult> {
     const client = await this.connect();
@@ -190,7 +201,7 @@ export class WarehouseWriter {
         continue;
       }
       seen.add(identity);
-      staged.push({ event, topic: item.topic, partition: item.partition, offset: item.offset, key: item.key, value: item.value });
+      staged.push({ event, topic: item.topic, partition: item.partition, offset: item.offset, key: item.key, value: item.value, deferred: event.inTransaction === true && this.defers(item.topic, event.table) });
     }
 
     lap('prepare');
@@ -204,7 +215,7 @@ export class WarehouseWriter {
         if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts);
         if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
         segment = [];
-        if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId);
+        if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId, entry.sourceTsMicros);
       }
     }
     await insertRejects(client, result.rejects);
@@ -248,7 +259,9 @@ export class WarehouseWriter {
         if (e) rejectStaged(e, unresolvedReason(row.columns));
       }
     }
-    const sql = mergeSql(table, columns, keys, unavailable, { types: catalog.fact, snapshotReads: events.some((e) => e.event.op === 'r') });
+    await this.followApplyMode(client, table, events[0].topic, keys, events.some((e) => e.deferred));
+    const deferred = events.every((e) => e.deferred) ? 'all' : events.some((e) => e.deferred);
+    const sql = mergeSql(table, columns, keys, unavailable, { types: catalog.fact, snapshotReads: events.some((e) => e.event.op === 'r'), deferred });
     // Incremental snapshot reads carry no LSN: each takes its place in its key's history first.
     if (events.some((e) => e.event.lsn === null)) await client.query(placeReadsSql(table, keys));
     for (const fill of sql.fill) await client.query(fill);
@@ -261,7 +274,7 @@ export class WarehouseWriter {
       const appended = new Set((await client.query(`SELECT kafka_partition, kafka_offset FROM pg_temp.${ident(stageTable(table))}`)).rows.map((r) => `${r.kafka_partition}/${r.kafka_offset}`));
       for (const e of events) if (!dropped.has(e) && appended.has(`${e.partition}/${e.offset}`)) counts.add(e.topic, e.event);
     }
-    await client.query(sql.mergeLatest);
+    if (sql.mergeLatest) await client.query(sql.mergeLatest);
     lap('merge');
     out.written += events.length - dropped.size - resent - unchanged;
     out.duplicates += resent;
@@ -270,6 +283,36 @@ export class WarehouseWriter {
     if (resent === 0 && unchanged === 0) {
       for (const e of events) if (!dropped.has(e)) out.sourceTs.push(e.event.sourceTsMicros);
     }
+  }
+
+  /** Whether an in-transaction change of `table` read from `topic` waits for the watermark. Not
+   *  when the history has no commit-time index (a large table from before time travel, see
+   *  history.ts): publishing a range would then read the whole history. */
+  private defers(topic: string, table: string): boolean {
+    if (this.options.applyMode !== 'transaction') return false;
+    const prefix = splitTopic(topic)?.prefix;
+    if (prefix === undefined || !this.options.readsTransactions?.(prefix)) return false;
+    return this.catalogs.get(table)?.timeTravel.asOfIndex === true;
+  }
+
+  /** Registers a table whose changes wait for the watermark (in the batch that first defers one,
+   *  so the step never sees those changes without the table), or, in event mode, takes it out
+   *  after merging what still waits. Once per table and session. */
+  private async followApplyMode(client: Client, table: string, topic: string, keys: string[], deferring: boolean): Promise<void> {
+    if (this.publishing.has(table)) return;
+    const prefix = splitTopic(topic)?.prefix;
+    if (prefix === undefined) return;
+    if (deferring) {
+      await client.query(
+        'INSERT INTO cdc.published_tables (topic_prefix, warehouse_table, fact_table, latest_table, truncates_table, key_columns) VALUES ($1, $2, $3, $4, $5, $6) ' +
+        'ON CONFLICT (topic_prefix, warehouse_table) DO UPDATE SET fact_table = EXCLUDED.fact_table, latest_table = EXCLUDED.latest_table, truncates_table = EXCLUDED.truncates_table, key_columns = EXCLUDED.key_columns',
+        [prefix, table, factTable(table), latestTable(table), truncatesTable(table), keys]);
+    } else if (this.options.applyMode === 'event') {
+      await client.query('SELECT cdc.unpublish_table($1, $2)', [prefix, table]);
+    } else {
+      return;
+    }
+    this.publishing.add(table);
   }
 
   /** Refuses the batch when a partition's events would start past the stored offset: a batch
@@ -312,7 +355,10 @@ export class WarehouseWriter {
   private async applyTruncate(client: Client, table: string, t: TruncateEvent, out: TableResult): Promise<boolean> {
     await client.query(createTruncatesSql(table));
     const recorded = await client.query(recordTruncateSql(table), [t.lsn.toString(), microsToIso(t.sourceTsMicros), t.txId?.toString() ?? null, t.topic, t.partition, t.offset.toString()]);
-    if ((await client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [`public.${ident(latestTable(table))}`])).rows[0].exists) {
+    // In a transaction of a table loaded whole (registered in this session): the watermark step
+    // empties `_latest` with the rest of the transaction (publish_range). Otherwise at once.
+    const deferred = t.txId !== null && this.defers(t.topic, table) && this.publishing.has(table);
+    if (!deferred && (await client.query('SELECT to_regclass($1) IS NOT NULL AS exists', [`public.${ident(latestTable(table))}`])).rows[0].exists) {
       await client.query(emptyLatestSql(latestTable(table)), [t.lsn.toString()]);
     }
     if (recorded.rowCount) out.truncates++;
@@ -372,6 +418,7 @@ export class WarehouseWriter {
   }
 
   private forgetState(): void {
+    this.publishing.clear();
     this.planned.clear();
     this.catalogs.clear();
     this.staging.clear();

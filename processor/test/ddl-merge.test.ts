@@ -47,9 +47,9 @@ describe('planning warehouse DDL from a table model', () => {
 
 describe('merge SQL', () => {
   const sql = mergeSql('orders', ['order_id', 'status'], ['order_id'], ['status']);
-  it('fills unchanged TOAST values from the current row', () => {
+  it('fills unchanged TOAST values from the key\'s previous version in the history', () => {
     expect(sql.fill).toEqual([
-      `UPDATE pg_temp."_stage_orders" AS s SET "status" = l."status" FROM "orders_latest" AS l WHERE s."order_id" = l."order_id" AND 'status' = ANY (s."cdc$unavailable")`,
+      `UPDATE pg_temp."_stage_orders" AS s SET "status" = (SELECT h."status" FROM "orders_fact" AS h WHERE h."order_id" = s."order_id" AND h.source_lsn < s.source_lsn AND h.op <> 'd' ORDER BY h.source_lsn DESC LIMIT 1) WHERE 'status' = ANY (s."cdc$unavailable")`,
     ]);
   });
   it('appends to the history, skipping events it already has (same source position), and keeps only new ones staged', () => {

@@ -39,7 +39,7 @@ describe('history view', () => {
     expect(sql).toContain('f.source_ts AS valid_from');
     // A version ends at the next change of its key, or at a truncate before it (looked up only
     // when the table has one).
-    expect(sql).toContain('CASE WHEN EXISTS (SELECT FROM public."orders_truncates") THEN (SELECT t.source_lsn FROM public."orders_truncates" AS t WHERE t.source_lsn > f.source_lsn ORDER BY t.source_lsn LIMIT 1) END AS "__next_truncate_lsn"');
+    expect(sql).toContain('CASE WHEN EXISTS (SELECT FROM public."orders_truncates") THEN (SELECT t.source_lsn FROM public."orders_truncates" AS t WHERE t.source_lsn > f.source_lsn AND t.source_ts <= (SELECT public.cdc_visible_through(\'orders\')) ORDER BY t.source_lsn LIMIT 1) END AS "__next_truncate_lsn"');
     expect(sql).toContain('CASE WHEN f."__next_truncate_lsn" < coalesce(lead(f.source_lsn) OVER w, f."__next_truncate_lsn" + 1) THEN (SELECT t.source_ts FROM public."orders_truncates" AS t WHERE t.source_lsn = f."__next_truncate_lsn") ELSE lead(f.source_ts) OVER w END AS valid_to');
     expect(sql).toContain('lead(f.source_lsn) OVER w IS NULL AND f."__next_truncate_lsn" IS NULL AS is_current');
     expect(sql).toContain('WINDOW w AS (PARTITION BY f."order_id" ORDER BY f.source_lsn)');

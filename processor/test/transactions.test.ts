@@ -34,17 +34,18 @@ describe('transaction metadata', () => {
   it('counts per (prefix, xid, table) and lists rows in one sorted order for every lane', async () => {
     const fx = transactionFixture();
     const counts = new TransactionCounts();
-    for (const [xid, lsn] of [[9n, 1n], [10n, 2n], [9n, 3n]] as const) {
-      const d = (await fx.change('c', lsn, '1.00', lsn, 1n, xid)).decoded;
+    for (const [xid, lsn, ts] of [[9n, 1n, 5n], [10n, 2n, 6n], [9n, 3n, 4n]] as const) {
+      const d = (await fx.change('c', lsn, '1.00', lsn, ts, xid)).decoded;
       if (d.kind === 'event') counts.add('dbserver1.public.orders', d.event);
     }
     const snap = (await fx.change('r', 7n, '1.00', 7n, 1n, null)).decoded;
     if (snap.kind === 'event') counts.add('dbserver1.public.orders', snap.event);
-    counts.addXid('a.public.t', 99n);
+    counts.addXid('a.public.t', 99n, 1n);
     expect(counts.rows()).toEqual([
-      { prefix: 'a', xid: 99n, collection: 'public.t', n: 1 },
-      { prefix: 'dbserver1', xid: 9n, collection: 'public.orders', n: 2 },
-      { prefix: 'dbserver1', xid: 10n, collection: 'public.orders', n: 1 },
+      { prefix: 'a', xid: 99n, collection: 'public.t', n: 1, lastTsMicros: 1n },
+      // The latest commit time its events carry (all events of one transaction carry the same).
+      { prefix: 'dbserver1', xid: 9n, collection: 'public.orders', n: 2, lastTsMicros: 5n },
+      { prefix: 'dbserver1', xid: 10n, collection: 'public.orders', n: 1, lastTsMicros: 6n },
     ]);
   });
 });

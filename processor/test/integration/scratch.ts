@@ -5,7 +5,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Client, Pool, types } from 'pg';
-import { WarehouseWriter, type BatchItem } from '../../src/writer';
+import { WarehouseWriter, type BatchItem, type WriterOptions } from '../../src/writer';
 import type { Decoded } from '../../src/decode';
 import { createLogger, type Logger } from '../../src/log';
 import type { Rules } from '../../src/validate';
@@ -35,7 +35,7 @@ export interface Scratch {
   /** The processor role's URL on the scratch database (what the writer uses). */
   processorUrl: string;
   /** A writer as the processor runs it, on the scratch database; closed by drop(). */
-  writer(opts?: { group?: string; rules?: Rules; placeholder?: string; log?: Logger }): WarehouseWriter;
+  writer(opts?: { group?: string; rules?: Rules; placeholder?: string; log?: Logger; options?: WriterOptions }): WarehouseWriter;
   drop(): Promise<void>;
 }
 
@@ -65,7 +65,7 @@ export async function scratchWarehouse(): Promise<Scratch> {
     admin,
     processorUrl: url,
     writer(opts = {}) {
-      const w = new WarehouseWriter(url, opts.group ?? 'it', opts.rules ?? {}, opts.placeholder ?? '__debezium_unavailable_value', opts.log ?? quietLog());
+      const w = new WarehouseWriter(url, opts.group ?? 'it', opts.rules ?? {}, opts.placeholder ?? '__debezium_unavailable_value', opts.log ?? quietLog(), opts.options);
       writers.push(w);
       return w;
     },

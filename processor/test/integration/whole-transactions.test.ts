@@ -1,0 +1,118 @@
+// Whole-transaction apply against a real PostgreSQL (migration 0006): a change made in a source
+// transaction is appended to the history by its batch but reaches `<table>_latest` and
+// `<table>_history` only when the consistency watermark passes its whole transaction, however
+// the transaction is split across batches and partitions; snapshot reads land at once; event
+// mode brings a table up to date and merges at once again.
+import { Pool } from 'pg';
+import { scratchWarehouse, item, type Scratch } from './scratch';
+import { transactionFixture } from '../fixtures/transactions';
+import { advanceConsistency } from '../../src/consistency';
+import type { WarehouseWriter } from '../../src/writer';
+
+let wh: Scratch;
+let processorPool: Pool;
+beforeAll(async () => {
+  wh = await scratchWarehouse();
+  processorPool = new Pool({ connectionString: wh.processorUrl, max: 1 });
+  await wh.admin.query(
+    `INSERT INTO cdc.captured_tables (topic, connector, topic_prefix, source_table, warehouse_table) VALUES ('dbserver1.public.orders', 'orders-source', 'dbserver1', 'public.orders', 'orders')`);
+});
+afterAll(async () => {
+  await processorPool?.end();
+  await wh?.drop();
+});
+
+const T0 = 1_796_000_000_000_000n; // µs, a whole millisecond
+const fx = transactionFixture();
+const change = async (op: 'c' | 'u' | 'd' | 'r', partition: number, offset: bigint, id: bigint, amount: string, lsn: bigint, tsUs: bigint, xid: bigint | null) => {
+  const c = await fx.change(op, id, amount, lsn, tsUs, xid);
+  return item(fx.topic, partition, offset, c.decoded, c.key, c.value);
+};
+const end = async (offset: bigint, xid: bigint, lsn: bigint, tsUs: bigint, n: bigint) => {
+  const r = await fx.record('END', xid, lsn, tsUs / 1000n, { 'public.orders': n });
+  return item(fx.txTopic, 0, offset, r.decoded, r.key, r.value);
+};
+const latest = async () => (await wh.admin.query('SELECT order_id::int AS id, amount::text FROM orders_latest ORDER BY order_id')).rows;
+const history = async () => (await wh.admin.query('SELECT order_id::int AS id, amount::text, is_current FROM orders_history ORDER BY order_id, source_lsn')).rows;
+const facts = async () => Number((await wh.admin.query('SELECT count(*) FROM orders_fact')).rows[0].count);
+
+describe('whole-transaction apply', () => {
+  let writer: WarehouseWriter;
+  beforeAll(() => {
+    writer = wh.writer({ options: { applyMode: 'transaction', readsTransactions: (p) => p === 'dbserver1' } });
+  });
+
+  it('shows a transaction split across batches and partitions only once it is whole, and snapshot reads at once', async () => {
+    // A snapshot read (no transaction), and the first half of xid 700 (ids 1 and 2 on two
+    // partitions, µs commit time inside the END's millisecond).
+    await writer.write([
+      await change('r', 0, 0n, 9n, '9.00', 50n, T0 - 5000n, null),
+      await change('c', 0, 1n, 1n, '10.00', 100n, T0 + 1234n, 700n),
+    ]);
+    await advanceConsistency(processorPool);
+    expect(await latest()).toEqual([{ id: 9, amount: '9.00' }]);
+    expect(await facts()).toBe(2);
+    // The END (two events) arrives before the other half: still not whole.
+    await writer.write([await end(0n, 700n, 110n, T0 + 1234n, 2n)]);
+    await advanceConsistency(processorPool);
+    expect(await latest()).toEqual([{ id: 9, amount: '9.00' }]);
+    expect(await history()).toEqual([{ id: 9, amount: '9.00', is_current: true }]);
+    await writer.write([await change('c', 1, 0n, 2n, '-10.00', 101n, T0 + 1234n, 700n)]);
+    const [w] = await advanceConsistency(processorPool);
+    // The watermark reaches the rows' microsecond, not only the END's millisecond.
+    expect(w.consistentThrough?.toISOString()).toBe('2026-11-30T00:53:20.001Z');
+    expect((await wh.admin.query("SELECT consistent_through = timestamptz '2026-11-30T00:53:20.001234Z' AS exact FROM public.pipeline_status")).rows[0].exact).toBe(true);
+    expect(await latest()).toEqual([{ id: 1, amount: '10.00' }, { id: 2, amount: '-10.00' }, { id: 9, amount: '9.00' }]);
+    expect(await history()).toEqual([{ id: 1, amount: '10.00', is_current: true }, { id: 2, amount: '-10.00', is_current: true }, { id: 9, amount: '9.00', is_current: true }]);
+  });
+
+  it('keeps a pending update and delete out of _latest and _history until their transaction is whole', async () => {
+    // xid 701: id 1 updated, id 2 deleted, id 3 inserted; xid 702 (later): id 3 updated.
+    await writer.write([
+      await change('u', 0, 2n, 1n, '5.00', 200n, T0 + 3000n, 701n),
+      await change('d', 1, 1n, 2n, '-10.00', 201n, T0 + 3000n, 701n),
+      await end(1n, 701n, 210n, T0 + 3000n, 3n),
+      await change('c', 0, 3n, 3n, '7.00', 300n, T0 + 4000n, 702n),
+      await end(2n, 702n, 310n, T0 + 4000n, 1n),
+    ]);
+    const [w] = await advanceConsistency(processorPool);
+    expect(w.pending).toBe(2);
+    expect(await latest()).toEqual([{ id: 1, amount: '10.00' }, { id: 2, amount: '-10.00' }, { id: 9, amount: '9.00' }]);
+    expect((await history()).filter((r) => r.id !== 9)).toEqual([{ id: 1, amount: '10.00', is_current: true }, { id: 2, amount: '-10.00', is_current: true }]);
+    // The analyst's view of the watermark names what it waits for.
+    expect((await wh.admin.query('SELECT waiting_for FROM public.pipeline_status')).rows[0].waiting_for).toBe('transaction 701:210 (xid 701): public.orders has 2 of 3 events');
+    await writer.write([await change('c', 1, 2n, 4n, '-5.00', 202n, T0 + 3000n, 701n)]);
+    await advanceConsistency(processorPool);
+    expect(await latest()).toEqual([{ id: 1, amount: '5.00' }, { id: 3, amount: '7.00' }, { id: 4, amount: '-5.00' }, { id: 9, amount: '9.00' }]);
+    expect((await history()).filter((r) => r.id !== 9)).toEqual([
+      { id: 1, amount: '10.00', is_current: false }, { id: 1, amount: '5.00', is_current: true },
+      { id: 2, amount: '-10.00', is_current: false }, // closed by the delete
+      { id: 3, amount: '7.00', is_current: true }, { id: 4, amount: '-5.00', is_current: true },
+    ]);
+    expect((await wh.admin.query('SELECT waiting_for FROM public.pipeline_status')).rows[0].waiting_for).toBeNull();
+  });
+
+  it('lets an operator take a transaction whose event will never come as whole', async () => {
+    await writer.write([await end(3n, 703n, 410n, T0 + 6000n, 1n), await end(4n, 704n, 420n, T0 + 7000n, 0n)]);
+    await advanceConsistency(processorPool);
+    expect((await wh.admin.query('SELECT consistent_lsn::text AS lsn FROM public.pipeline_status')).rows[0].lsn).toBe('0/136');
+    expect((await wh.admin.query("SELECT cdc.skip_open_transaction('dbserver1') AS id")).rows[0].id).toBe('703:410');
+    await advanceConsistency(processorPool);
+    expect((await wh.admin.query('SELECT consistent_lsn::text AS lsn FROM public.pipeline_status')).rows[0].lsn).toBe('0/1A4');
+  });
+
+  it('in event mode, first merges what waits, then merges every change at once', async () => {
+    await writer.write([
+      await change('u', 0, 4n, 3n, '8.00', 500n, T0 + 9000n, 705n),
+      await end(5n, 705n, 510n, T0 + 9000n, 2n), // one more event of 705 never comes
+    ]);
+    await advanceConsistency(processorPool);
+    expect((await latest()).find((r) => r.id === 3)).toEqual({ id: 3, amount: '7.00' });
+    const eventWriter = wh.writer({ options: { applyMode: 'event', readsTransactions: () => true } });
+    await eventWriter.write([await change('u', 0, 5n, 4n, '-4.00', 600n, T0 + 10000n, 706n)]);
+    expect(await latest()).toEqual([{ id: 1, amount: '5.00' }, { id: 3, amount: '8.00' }, { id: 4, amount: '-4.00' }, { id: 9, amount: '9.00' }]);
+    expect((await wh.admin.query('SELECT count(*)::int AS n FROM cdc.published_tables')).rows[0].n).toBe(0);
+    // The history shows every change again once nothing waits for the watermark.
+    expect((await history()).filter((r) => r.is_current).map((r) => r.amount)).toEqual(['5.00', '8.00', '-4.00', '9.00']);
+  });
+});
