@@ -158,10 +158,13 @@ async function main(): Promise<void> {
   await kafka.connect();
 
   const ours = new Ours(env, whAdmin, kafka);
+  // The same processor merging per batch (APPLY_MODE=event): what whole-transaction apply costs.
+  const withEventMode = process.env.BENCH_EVENT_MODE !== '0';
+  const oursEvent = new Ours(env, whAdmin, kafka, 'event');
   const jdbc = new JdbcSink(env, whAdmin, kafka);
   const tuned = new JdbcSink(env, whAdmin, kafka, TUNED_SINK);
   const native = new Native(env, whAdmin, srcAdmin);
-  const systems: System[] = [ours, jdbc, ...(withTuned ? [tuned] : []), native];
+  const systems: System[] = [ours, ...(withEventMode ? [oursEvent] : []), jdbc, ...(withTuned ? [tuned] : []), native];
   const paused = new Set<SystemKey>();
 
   const cleanup = async () => {
@@ -281,7 +284,7 @@ async function main(): Promise<void> {
         };
       }
       if (active.includes(ours)) {
-        result.oursSplit = await freshnessSplit(ours.client, env.brokers, run.window).catch((e) => {
+        result.oursSplit = await freshnessSplit(ours.client, ours.arrivalJoin, env.brokers, run.window).catch((e) => {
           log(`WARNING: could not split ours' freshness: ${(e as Error).message}`);
           return null;
         });

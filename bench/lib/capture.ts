@@ -52,10 +52,10 @@ async function readTimestamps(brokers: string[], ranges: Map<number, [bigint, bi
 }
 
 /** The split of ours' freshness over the row versions of a window (bench_ours). */
-export async function freshnessSplit(ours: Client, brokers: string[], w: Window): Promise<Split | null> {
+export async function freshnessSplit(ours: Client, arrivalJoin: string, brokers: string[], w: Window): Promise<Split | null> {
   const r = await ours.query({
     text: `SELECT f.kafka_partition, f.kafka_offset::text, extract(epoch FROM f.updated_at) * 1000, extract(epoch FROM t.at) * 1000
-           FROM public.orders_fact f JOIN bench.tx_arrival t ON t.xid = f.xmin::text::bigint
+           FROM public.orders_fact f ${arrivalJoin}
            WHERE f.op IN ('c', 'u') AND f.updated_at BETWEEN $1 AND $2`,
     values: [w.from, w.to],
     rowMode: 'array',

@@ -105,11 +105,12 @@ export interface Results {
 
 export const NAMES: Record<SystemKey, string> = {
   ours: 'ours (TypeScript processor)',
+  oursEvent: 'ours, APPLY_MODE=event (per batch)',
   jdbc: 'Debezium JDBC sink',
   jdbcTuned: 'Debezium JDBC sink, tuned',
   native: 'PostgreSQL logical replication',
 };
-const KEYS: SystemKey[] = ['ours', 'jdbc', 'jdbcTuned', 'native'];
+const KEYS: SystemKey[] = ['ours', 'oursEvent', 'jdbc', 'jdbcTuned', 'native'];
 
 const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const num = (v: unknown): number => (v === 'Infinity' ? Infinity : typeof v === 'number' ? v : NaN);

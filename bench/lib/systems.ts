@@ -20,7 +20,9 @@ import { threadsNamed, type Group, type Member } from './proc';
 import { ConnectRest, connect, lit, log, sleep, urlParts, waitFor, withDb } from './util';
 
 export const TOPIC = 'dbserver1.public.orders';
-export type SystemKey = 'ours' | 'jdbc' | 'jdbcTuned' | 'native';
+export type SystemKey = 'ours' | 'oursEvent' | 'jdbc' | 'jdbcTuned' | 'native';
+/** Debezium's transaction metadata of the stack's connector (whole-transaction apply needs it). */
+export const TX_TOPIC = 'dbserver1.transaction';
 
 export interface Env {
   repo: string;
@@ -141,10 +143,15 @@ function freePort(): Promise<number> {
 // ---------------------------------------------------------------- ours
 
 export class Ours implements System {
-  readonly key = 'ours' as const;
-  readonly label = 'ours (TypeScript processor)';
-  readonly db = 'bench_ours';
-  readonly group = `cdc-bench-${Date.now()}`;
+  readonly key: 'ours' | 'oursEvent';
+  readonly label: string;
+  readonly db: string;
+  readonly group: string;
+  /** How a row version's arrival is found: the warehouse transaction that made it visible in
+   *  orders_latest. APPLY_MODE=event: the batch that appended it (its xmin) wrote _latest too.
+   *  transaction (the default): the first watermark step whose consistent_through reached the
+   *  version's commit time (that step merged it into _latest and showed it in _history). */
+  readonly arrivalJoin: string;
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private port = 0;
@@ -155,8 +162,17 @@ export class Ours implements System {
     private readonly env: Env,
     private readonly whAdmin: Client,
     private readonly kafka: Admin,
+    readonly mode: 'transaction' | 'event' = 'transaction',
   ) {
-    this.logFile = path.join(env.dataDir, 'bench', 'processor.log');
+    const event = mode === 'event';
+    this.key = event ? 'oursEvent' : 'ours';
+    this.label = event ? 'ours, APPLY_MODE=event (per batch, not whole transactions)' : 'ours (TypeScript processor)';
+    this.db = event ? 'bench_ours_event' : 'bench_ours';
+    this.group = `cdc-bench-${event ? 'event-' : ''}${Date.now()}`;
+    this.arrivalJoin = event
+      ? 'JOIN bench.tx_arrival t ON t.xid = f.xmin::text::bigint'
+      : 'JOIN LATERAL (SELECT v.at FROM bench.visible v WHERE v.through >= f.source_ts ORDER BY v.through LIMIT 1) t ON true';
+    this.logFile = path.join(env.dataDir, 'bench', `processor${event ? '-event' : ''}.log`);
   }
 
   get pid(): number | null {
@@ -196,11 +212,24 @@ export class Ours implements System {
         INSERT INTO bench.tx_arrival VALUES (txid_current() % 4294967296, clock_timestamp())
         ON CONFLICT (xid) DO UPDATE SET at = EXCLUDED.at;
         RETURN NULL;
-      END $$;`);
+      END $$;
+      -- Per watermark step: how far it reached and when (just before its COMMIT).
+      CREATE UNLOGGED TABLE bench.visible (through timestamptz PRIMARY KEY, at timestamptz NOT NULL);
+      CREATE FUNCTION bench.note_visible() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+      BEGIN
+        INSERT INTO bench.visible SELECT max(consistent_through), clock_timestamp() FROM moved WHERE consistent_through IS NOT NULL HAVING max(consistent_through) IS NOT NULL
+        ON CONFLICT (through) DO NOTHING;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER bench_visible AFTER UPDATE ON cdc.consistency REFERENCING NEW TABLE AS moved FOR EACH STATEMENT EXECUTE FUNCTION bench.note_visible();`);
     // Start at the end of the topic: the warehouse's offsets (the processor's truth) and Kafka's.
     const ends = await groupToEnd(this.kafka, this.group);
     for (const [p, o] of ends) {
       await this.c.query('INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4)', [this.group, TOPIC, p, o.toString()]);
+    }
+    // The END records from here on (earlier ones name transactions whose changes it never reads).
+    for (const p of await this.kafka.fetchTopicOffsets(TX_TOPIC)) {
+      await this.c.query('INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4)', [this.group, TX_TOPIC, p.partition, p.high]);
     }
     await this.resume();
   }
@@ -228,6 +257,9 @@ export class Ours implements System {
         KAFKA_BOOTSTRAP_SERVERS: this.env.brokers.join(','),
         SCHEMA_REGISTRY_URL: this.env.registryUrl,
         PROCESSOR_GROUP_ID: this.group,
+        PROCESSOR_TOPICS: `${TOPIC},${TX_TOPIC}`,
+        CONNECT_URL: '',
+        APPLY_MODE: this.mode,
         PROCESSOR_CLIENT_ID: 'cdc-bench-processor',
         PROCESSOR_PORT: String(this.port),
         PROCESSOR_HOST: '127.0.0.1',
@@ -274,8 +306,9 @@ export class Ours implements System {
     this.child = null;
   }
 
-  private readonly windowSql = `FROM public.orders_fact f JOIN bench.tx_arrival t ON t.xid = f.xmin::text::bigint
-      WHERE f.op IN ('c', 'u') AND f.updated_at BETWEEN $1 AND $2`;
+  private get windowSql(): string {
+    return `FROM public.orders_fact f ${this.arrivalJoin} WHERE f.op IN ('c', 'u') AND f.updated_at BETWEEN $1 AND $2`;
+  }
 
   async count(w: Window): Promise<number> {
     return Number((await this.c.query(`SELECT count(*) AS n ${this.windowSql}`, [w.from, w.to])).rows[0].n);
@@ -299,9 +332,9 @@ export class Ours implements System {
     const node = (): Member[] => (this.child?.pid ? [{ pid: this.child.pid, rss: 'all' }] : []);
     const pg = () => backends(this.whAdmin, this.db, 'cdc-processor%');
     return [
-      { name: 'ours', members: async () => [...node(), ...(await pg())] },
-      { name: 'ours:client', members: node },
-      { name: 'ours:pg', members: pg },
+      { name: this.key, members: async () => [...node(), ...(await pg())] },
+      { name: `${this.key}:client`, members: node },
+      { name: `${this.key}:pg`, members: pg },
     ];
   }
 

@@ -105,9 +105,26 @@ describe('ratio logic', () => {
 describe('computeGoals', () => {
   it('lists every goal of issue 14 once, as {goal, target, measured, met, limit}', () => {
     const goals = computeGoals(results());
-    expect(goals).toHaveLength(12);
+    expect(goals).toHaveLength(13);
     for (const g of goals) expect(Object.keys(g).sort()).toEqual(['goal', 'limit', 'measured', 'met', 'target']);
-    expect(new Set(goals.map((g) => g.goal)).size).toBe(12);
+    expect(new Set(goals.map((g) => g.goal)).size).toBe(13);
+    // Without the APPLY_MODE=event instance the cost of whole-transaction apply is not measured: not met.
+    expect(byName(goals, 'whole-transaction')).toMatchObject({ met: false, measured: expect.stringContaining('did not run') });
+  });
+
+  it('measures whole-transaction apply against APPLY_MODE=event in the same run: within 10% (or 5 ms of freshness)', () => {
+    const r = results({
+      fixed: [fixed(1000, { ours: sys(30, 60), oursEvent: sys(26, 50), jdbc: sys(45, 110) })],
+    });
+    r.drain.systems.oursEvent = drainSys(50000);
+    const goals = computeGoals(r);
+    expect(byName(goals, 'whole-transaction apply: freshness p50 at 1,000')).toMatchObject({ met: true, measured: '30 ms vs 26 ms per batch: +15% cost (within 5 ms)' });
+    expect(byName(goals, 'whole-transaction apply: freshness p99 at 1,000')).toMatchObject({ met: false, measured: '60 ms vs 50 ms per batch: +20% cost' });
+    expect(byName(goals, 'whole-transaction apply: freshness p99 at 1,000').limit).toContain('watermark step');
+    // ours drains 60,000/s, event mode 50,000/s: no cost.
+    expect(byName(goals, 'whole-transaction apply: drain')).toMatchObject({ met: true, measured: '60,000/s vs 50,000/s per batch: -20% cost' });
+    r.drain.systems.oursEvent = drainSys(70000);
+    expect(byName(computeGoals(r), 'whole-transaction apply: drain')).toMatchObject({ met: false, measured: '60,000/s vs 70,000/s per batch: +14% cost' });
   });
 
   it('judges freshness against the better sink at each rate', () => {
