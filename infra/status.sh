@@ -58,6 +58,16 @@ SQL
   return $st
 }
 
+# Per source: how far the warehouse is transaction-consistent, and what the watermark waits for.
+consistency_status() {
+  local rows source through lag pending waiting
+  rows=$(psql_url "$WAREHOUSE_DATABASE_URL" -At -F '|' -c "SELECT source, coalesce(consistent_through::text, 'none yet'), coalesce(round(lag_seconds::numeric, 1)::text, '-'), transactions_pending, coalesce(waiting_for, '') FROM public.pipeline_status ORDER BY source" 2>/dev/null) || return 0
+  while IFS='|' read -r source through lag pending waiting; do
+    [[ -n $source ]] || continue
+    echo "consistency $source: whole transactions through $through (lag ${lag} s, $pending pending)${waiting:+; waiting for $waiting}"
+  done <<<"$rows"
+}
+
 cdc_init
 set +e
 rc=0
@@ -68,5 +78,6 @@ registry_status || rc=1
 connect_status || rc=1
 slots_status || rc=1
 processor_status || rc=1
+consistency_status
 [[ -f $REPO_DIR/bi/status.sh ]] && { bash "$REPO_DIR/bi/status.sh" || rc=1; }
 exit $rc
