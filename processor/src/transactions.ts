@@ -16,17 +16,17 @@ export class TransactionCounts {
 
   /** `sourceTsMicros`: the commit time the event carries, to the microsecond (the END record
    *  has milliseconds only; the watermark must reach the transaction's rows). */
-  addXid(topic: string, xid: bigint, sourceTsMicros: bigint): void {
+  addXid(topic: string, xid: bigint, sourceTsMicros: bigint, n = 1): void {
     const parts = splitTopic(topic);
     if (!parts) return;
     const collection = `${parts.schema}.${parts.table}`;
     const key = `${parts.prefix}\u0000${xid}\u0000${collection}`;
     const c = this.counts.get(key);
     if (c) {
-      c.n++;
+      c.n += n;
       if (sourceTsMicros > c.lastTsMicros) c.lastTsMicros = sourceTsMicros;
     } else {
-      this.counts.set(key, { prefix: parts.prefix, xid, collection, n: 1, lastTsMicros: sourceTsMicros });
+      this.counts.set(key, { prefix: parts.prefix, xid, collection, n, lastTsMicros: sourceTsMicros });
     }
   }
 

@@ -270,9 +270,19 @@ export class WarehouseWriter {
     const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
     lap('append');
     // What is left in the stage was appended: those events count for their transactions.
-    if (events.some((e) => e.event.inTransaction && !dropped.has(e))) {
-      const appended = new Set((await client.query(`SELECT kafka_partition, kafka_offset FROM pg_temp.${ident(stageTable(table))}`)).rows.map((r) => `${r.kafka_partition}/${r.kafka_offset}`));
-      for (const e of events) if (!dropped.has(e) && appended.has(`${e.partition}/${e.offset}`)) counts.add(e.topic, e.event);
+    const inTransaction = events.filter((e) => e.event.inTransaction && !dropped.has(e));
+    if (inTransaction.length) {
+      // Debezium places every streamed change in a transaction and no snapshot read: then the
+      // stage counts per transaction (a few rows back, not one per event of a large batch).
+      if (events.every((e) => dropped.has(e) || e.event.inTransaction === (e.event.op !== 'r'))) {
+        const commitTs = new Map<string, bigint>();
+        for (const e of inTransaction) commitTs.set(`${e.topic}\u0000${e.event.txId}`, e.event.sourceTsMicros);
+        const grouped = await client.query(`SELECT kafka_topic, source_txid::text AS xid, count(*)::int AS n FROM pg_temp.${ident(stageTable(table))} WHERE op <> 'r' GROUP BY 1, 2`);
+        for (const r of grouped.rows) counts.addXid(r.kafka_topic, BigInt(r.xid), commitTs.get(`${r.kafka_topic}\u0000${r.xid}`) ?? 0n, r.n);
+      } else {
+        const appended = new Set((await client.query(`SELECT kafka_partition, kafka_offset FROM pg_temp.${ident(stageTable(table))}`)).rows.map((r) => `${r.kafka_partition}/${r.kafka_offset}`));
+        for (const e of inTransaction) if (appended.has(`${e.partition}/${e.offset}`)) counts.add(e.topic, e.event);
+      }
     }
     if (sql.mergeLatest) await client.query(sql.mergeLatest);
     lap('merge');
