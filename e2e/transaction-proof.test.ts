@@ -41,6 +41,9 @@ const processorEnv = (clientId: string) => ({
 });
 const processors: Record<'a' | 'b', ProcessorHandle | null> = { a: null, b: null };
 let readerPool: Pool | null = null;
+// The load's switches: afterAll turns them off too, should the test have been cut short.
+let writing = false;
+let reading = false;
 
 beforeAll(async () => {
   await source().query(`CREATE TABLE ${accounts} (id int PRIMARY KEY, balance numeric(14,2) NOT NULL)`);
@@ -67,6 +70,8 @@ beforeAll(async () => {
 
 // Runs also when beforeAll failed half-way: everything this file may have created goes.
 afterAll(async () => {
+  writing = false;
+  reading = false;
   for (const p of [processors.a, processors.b]) await p?.stop('SIGKILL').catch(() => undefined);
   await readerPool?.end().catch(() => undefined);
   await removeCapture({ connector, slot, publication });
@@ -174,10 +179,12 @@ async function progressed(what: string): Promise<number> {
   return Date.now() - started;
 }
 
-/** Until the group is stable with these members (client ids) and each of them holds partitions. */
-async function assignedTo(...clientIds: string[]): Promise<string> {
+/** Until the group is stable with these members (client ids), none of them one of `gone` (member
+ *  ids of killed instances, listed until their session times out), each holding partitions. */
+async function assignedTo(clientIds: string[], gone: string[] = []): Promise<string> {
   const members = await waitFor(`group ${group} stable with ${clientIds.join(', ')}`, async () => {
     const m = await groupAssignment(group);
+    if (m.some((x) => gone.includes(x.memberId))) return null;
     const ids = m.map((x) => x.clientId).sort();
     const total = m.reduce((s, x) => s + x.partitions.length, 0);
     return JSON.stringify(ids) === JSON.stringify([...clientIds].sort()) && total === PARTITIONS && m.every((x) => x.partitions.length > 0) ? m : null;
@@ -197,8 +204,8 @@ describe('the warehouse changes only by whole source transactions', () => {
     await waitFor('the transfers history view', async () => (await warehouse().query(`SELECT to_regclass('${transfers}_history') IS NOT NULL AS ok`)).rows[0].ok, 60_000, 200);
     await waitFor('a first watermark', async () => (await watermark()) !== null, 60_000, 200);
 
-    let writing = true;
-    let reading = true;
+    writing = true;
+    reading = true;
     let written = 1;
     const writers = Array.from({ length: WRITERS }, async () => {
       // A connection of its own: the shared pool stays free for the test's other queries.
@@ -233,19 +240,23 @@ describe('the warehouse changes only by whole source transactions', () => {
     const faults: string[] = [];
     const a = `txp-a-${suffix}`;
     const b = `txp-b-${suffix}`;
+    const membersOf = async (clientId: string) => (await groupAssignment(group)).filter((m) => m.clientId === clientId).map((m) => m.memberId);
     const schedule = async () => {
-      faults.push(`start (${await assignedTo(a)}), moving after ${await progressed('the start')} ms`);
+      faults.push(`start (${await assignedTo([a])}), moving after ${await progressed('the start')} ms`);
+      let gone = await membersOf(a);
       processors.a = await processors.a!.restart('SIGKILL');
-      faults.push(`kill -9 of A and restart: moving again after ${await progressed('kill -9 of A')} ms`);
+      const restarted = await assignedTo([a], gone);
+      faults.push(`kill -9 of A and restart (${restarted}): moving again after ${await progressed('kill -9 of A')} ms`);
       processors.b = await startProcessor(b, processorEnv(b));
-      const shared = await assignedTo(a, b);
+      const shared = await assignedTo([a, b]);
       faults.push(`B joins the group (${shared}): moving after ${await progressed('B joining')} ms`);
+      gone = await membersOf(a);
       processors.a = await processors.a!.restart('SIGKILL');
-      const after = await assignedTo(a, b);
+      const after = await assignedTo([a, b], gone);
       faults.push(`kill -9 of A with B in the group, restart (${after}): moving after ${await progressed('the second kill -9 of A')} ms`);
       await processors.b!.stop('SIGTERM');
       processors.b = null;
-      const alone = await assignedTo(a);
+      const alone = await assignedTo([a]);
       faults.push(`B leaves (${alone}): moving after ${await progressed('B leaving')} ms`);
       await sleep(3000);
     };

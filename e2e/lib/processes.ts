@@ -194,10 +194,11 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   }
 }
 
-/** Who holds which partitions in a consumer group now: one entry per member (its client id,
- *  PROCESSOR_CLIENT_ID for a processor), partitions as `topic:partition`, sorted. Empty while
- *  the group rebalances or has no member. */
-export async function groupAssignment(group: string): Promise<{ clientId: string; partitions: string[] }[]> {
+/** Who holds which partitions in a consumer group now: one entry per member (its member id, and
+ *  its client id: PROCESSOR_CLIENT_ID for a processor), partitions as `topic:partition`, sorted.
+ *  Empty while the group rebalances or has no member. A killed member stays listed until its
+ *  session times out. */
+export async function groupAssignment(group: string): Promise<{ memberId: string; clientId: string; partitions: string[] }[]> {
   const kafka = new Kafka({ clientId: 'e2e-group', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -207,7 +208,7 @@ export async function groupAssignment(group: string): Promise<{ clientId: string
     return groups[0].members.map((m) => {
       const assigned = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment ?? {};
       const partitions = Object.entries(assigned).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)).sort();
-      return { clientId: m.clientId, partitions };
+      return { memberId: m.memberId, clientId: m.clientId, partitions };
     });
   } finally {
     await admin.disconnect();
