@@ -1,5 +1,5 @@
 """Provisions Superset through its REST API: the warehouse database (read-only `analyst` role),
-datasets on orders_latest and orders_fact, the Orders charts and the "Orders" dashboard.
+datasets on orders_latest, orders_fact and pipeline_status, the Orders charts and the "Orders" dashboard.
 
 Idempotent: every object is looked up first (database by name, datasets by table, charts by a
 fixed UUID, the dashboard by its slug) and updated in place, never created twice.
@@ -161,6 +161,12 @@ DATASETS = {
         "r = initial snapshot), with its source commit time (source_ts) and warehouse write time "
         "(processed_at).",
     },
+    "pipeline_status": {
+        "main_dttm_col": "consistent_through",
+        "description": "Per source (connector topic prefix): every source transaction committed at or before "
+        "consistent_through is in the warehouse whole, in every table; lag_seconds is how far that is behind "
+        "now. <table>_as_of(ts) answers for ts up to it.",
+    },
 }
 
 
@@ -200,6 +206,8 @@ REVENUE = metric("revenue", "SUM(amount)")
 ORDER_COUNT = metric("order_count", "COUNT(*)")
 TOTAL_REVENUE = metric("total_revenue", "SUM(amount)")
 CHANGES = metric("changes", "COUNT(*)")
+# The "complete up to" tile: public.pipeline_status as it is (a view, one row per source).
+STATUS_COLUMNS = ["source", "consistent_through", "lag_seconds", "transactions_pending"]
 NEWEST_AGE = metric("newest_change_age_s", "EXTRACT(EPOCH FROM (NOW() - MAX(source_ts)))")
 
 
@@ -219,7 +227,7 @@ def time_filter(column: str, time_range: str) -> dict:
     }
 
 
-def chart_specs(latest: int, fact: int) -> list[dict]:
+def chart_specs(latest: int, fact: int, status: int) -> list[dict]:
     """Each chart: key (for its UUID), name, viz_type, dataset id, form data, and the query
     its saved query context runs (what GET /api/v1/chart/{id}/data returns)."""
     last_hour_fact = time_filter("source_ts", LAST_HOUR)
@@ -265,6 +273,34 @@ def chart_specs(latest: int, fact: int) -> list[dict]:
                 "header_font_size": 0.4,
             },
             "query": {"metrics": [latency("p95_s", 0.95)], "columns": [], "time_filter": ("processed_at", LAST_HOUR)},
+        },
+        {
+            "key": "complete-up-to",
+            "name": "Complete up to (whole source transactions)",
+            "viz": "table",
+            "ds": status,
+            "description": "public.pipeline_status, per source: every source transaction committed at or before "
+            "consistent_through is in the warehouse whole; lag_seconds is how far that is behind now. "
+            "Ask <table>_as_of(ts) for a ts up to it.",
+            "form": {
+                "query_mode": "raw",
+                "all_columns": STATUS_COLUMNS,
+                "order_by_cols": [json.dumps(["source", True])],
+                "percent_metrics": [],
+                "adhoc_filters": [],
+                "row_limit": 100,
+                "server_page_length": 10,
+                "table_timestamp_format": "%Y-%m-%d %H:%M:%S.%L",
+                "show_cell_bars": False,
+                "color_pn": False,
+                "include_search": False,
+                "column_config": {
+                    "lag_seconds": {"d3NumberFormat": ",.1f"},
+                    "transactions_pending": {"d3NumberFormat": ",d"},
+                },
+            },
+            # Raw rows (no metrics: no GROUP BY), one per source.
+            "query": {"metrics": None, "columns": STATUS_COLUMNS, "orderby": [["source", True]]},
         },
         {
             "key": "orders-by-status",
@@ -405,7 +441,7 @@ def axis_label(column: str) -> str:
 def query_context(ds_id: int, form: dict, query: dict) -> dict:
     q: dict[str, Any] = {
         "columns": query.get("columns", []),
-        "metrics": query["metrics"],
+        "metrics": query.get("metrics"),
         "orderby": query.get("orderby", []),
         "filters": [],
         "extras": {"having": "", "where": ""},
@@ -461,6 +497,7 @@ def ensure_chart(api: Superset, spec: dict, dashboard_id: int) -> int:
 # Rows of (chart key, width in grid columns of 12, height in grid units of 8 px).
 LAYOUT = [
     [("orders-total", 3, 26), ("revenue-total", 3, 26), ("freshness-newest-change", 3, 26), ("freshness-latency-p95", 3, 26)],
+    [("complete-up-to", 12, 20)],
     [("orders-by-status", 5, 52), ("revenue-per-day", 7, 52)],
     [("changes-per-minute", 6, 56), ("latency-per-minute", 6, 56)],
 ]
@@ -506,6 +543,7 @@ def main() -> int:
     db_id = ensure_database(api, os.environ["ANALYST_DATABASE_URL"])
     latest = ensure_dataset(api, db_id, "orders_latest")
     fact = ensure_dataset(api, db_id, "orders_fact")
+    status = ensure_dataset(api, db_id, "pipeline_status")
 
     found = api.find("dashboard", [("slug", "eq", DASHBOARD_SLUG)])
     if found:
@@ -516,7 +554,7 @@ def main() -> int:
         )["id"]
         action = "created"
 
-    specs = chart_specs(latest, fact)
+    specs = chart_specs(latest, fact, status)
     chart_ids = {s["key"]: ensure_chart(api, s, dash_id) for s in specs}
     names = {s["key"]: s["name"] for s in specs}
     metadata = {

@@ -1,6 +1,7 @@
 // BI on the warehouse (`make bi`): Apache Superset reads the warehouse through the read-only
 // `analyst` role, and its Orders dashboard shows what the source holds, to the cent.
 //   - provisioning is idempotent (one database, one dashboard, one chart of each kind)
+//   - the "complete up to" tile shows public.pipeline_status as the analyst reads it
 //   - the dashboard query through Superset (SQL Lab and the chart data API) equals the source
 //   - the analyst connection cannot write (Superset refuses DML; with DML allowed, PostgreSQL does)
 //   - a real browser (Debian's chromium, headless) shows the dashboard, every chart rendered,
@@ -15,6 +16,7 @@ import { REPO, analyst, closeAll, source, stackEnv, warehouse, waitFor } from '.
 
 const DATABASE_NAME = 'Warehouse (analyst, read-only)';
 const DML_TEST_DATABASE = 'Warehouse (analyst, DML allowed: e2e/bi.test.ts)';
+const COMPLETE_UP_TO = 'Complete up to (whole source transactions)';
 const CHART_NAMES = [
   'Orders',
   'Revenue',
@@ -24,6 +26,7 @@ const CHART_NAMES = [
   'Revenue per day (last 30 days)',
   'Changes per minute by operation (last hour)',
   'Source commit → warehouse commit per minute (s)',
+  COMPLETE_UP_TO,
 ];
 const REFRESH_SECONDS = 5;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -230,7 +233,7 @@ interface Provisioned {
 
 async function provisioned(api: Superset): Promise<Provisioned> {
   const dbs = (await api.list('database', ['id', 'database_name'])).filter((d) => d.database_name === DATABASE_NAME);
-  const datasets: Record<string, number[]> = { orders_latest: [], orders_fact: [] };
+  const datasets: Record<string, number[]> = { orders_latest: [], orders_fact: [], pipeline_status: [] };
   for (const d of await api.list('dataset', ['id', 'table_name', 'schema', 'database.id'])) {
     if (d.schema === 'public' && d.table_name in datasets && dbs.some((db) => db.id === d.database?.id)) datasets[d.table_name].push(d.id);
   }
@@ -363,11 +366,12 @@ async function matchWhenQuiet<A, T>(
 // ---------------------------------------------------------------- the tests
 
 describe('BI: Apache Superset on the warehouse (make bi)', () => {
-  it('make bi provisions one database, two datasets, one dashboard and one chart of each kind; a re-run changes no id', async () => {
+  it('make bi provisions one database, three datasets, one dashboard and one chart of each kind; a re-run changes no id', async () => {
     const check = (p: Provisioned) => {
       expect(p.databases).toHaveLength(1);
       expect(p.datasets.orders_latest).toHaveLength(1);
       expect(p.datasets.orders_fact).toHaveLength(1);
+      expect(p.datasets.pipeline_status).toHaveLength(1);
       expect(p.dashboards).toHaveLength(1);
       for (const name of CHART_NAMES) expect([name, p.charts[name].length]).toEqual([name, 1]);
       expect(p.dashboardCharts).toEqual(CHART_NAMES.map((n) => p.charts[n][0]).sort((a, b) => a - b));
@@ -471,6 +475,55 @@ describe('BI: Apache Superset on the warehouse (make bi)', () => {
     // Superset's JSON carries more digits than a double holds: a float parser would lose them.
     const big = await api.sqllab(databaseId, 'SELECT 12345678901234567.89::numeric AS x');
     expect(decimal(obj((obj(parseLossless(big.text)).data as Json[])[0]).x)).toBe('12345678901234567.89');
+  });
+
+  it('the "complete up to" tile shows public.pipeline_status: consistent_through per source and lag_seconds, as the analyst reads them', async () => {
+    expect([COMPLETE_UP_TO, state.charts[COMPLETE_UP_TO].length]).toEqual([COMPLETE_UP_TO, 1]);
+    const chart = (await api.json('GET', `/api/v1/chart/${chartId(COMPLETE_UP_TO)}`)).result;
+    expect(chart.viz_type).toBe('table');
+    expect(JSON.parse(chart.params).all_columns).toEqual(['source', 'consistent_through', 'lag_seconds', 'transactions_pending']);
+    // Instants in microseconds since the epoch, exact (bigint text): the view's, and the reader's now().
+    const view = async () => {
+      const { rows } = await analyst().query(
+        `SELECT source, (extract(epoch FROM consistent_through) * 1000000)::bigint::text AS through,
+                (extract(epoch FROM now()) * 1000000)::bigint::text AS now, transactions_pending::text AS pending
+           FROM public.pipeline_status ORDER BY source`);
+      return new Map(rows.map((r) => [r.source as string, { through: BigInt(r.through), now: BigInt(r.now), pending: r.pending as string }]));
+    };
+    // Superset sends an instant as epoch milliseconds, a float with the microseconds as its fraction.
+    const micros = (v: Json) => {
+      const m = /^(\d+)(?:\.(\d+))?$/.exec(v instanceof Num ? v.raw : String(v));
+      if (!m) throw new Error(`not epoch milliseconds: ${JSON.stringify(v)}`);
+      const frac = (m[2] ?? '').padEnd(4, '0');
+      return BigInt(m[1]) * 1000n + BigInt(frac.slice(0, 3)) + (Number(frac[3]) >= 5 ? 1n : 0n);
+    };
+    const { before, after, shown } = await waitFor('the sources to hold still around one chart read', async () => {
+      const b = await view();
+      const res = await api.send('GET', `/api/v1/chart/${chartId(COMPLETE_UP_TO)}/data/?format=json&force=true`);
+      if (res.status !== 200) throw new Error(`${COMPLETE_UP_TO}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+      const rows = obj((obj(parseLossless(res.text)).result as Json[])[0]).data as Row[];
+      const a = await view();
+      // Other tests add and remove sources of their own: compare a moment when none came or went.
+      const same = [...b.keys()].join() === [...a.keys()].join() && rows.map((r) => r.source).join() === [...a.keys()].join();
+      return same ? { before: b, after: a, shown: rows } : null;
+    }, 60_000, 500);
+    expect(shown.length).toBeGreaterThan(0);
+    // The watermark and the clock move while the chart is read: what it shows lies between the two reads.
+    // (1 µs of slack: the float's last digit.)
+    for (const r of shown) {
+      const s = r.source as string;
+      const b = before.get(s)!;
+      const a = after.get(s)!;
+      const through = micros(r.consistent_through);
+      const lo = b.through < a.through ? b.through : a.through;
+      const hi = b.through < a.through ? a.through : b.through;
+      expect([s, through >= lo - 1n && through <= hi + 1n]).toEqual([s, true]);
+      const lag = Number(decimal(r.lag_seconds));
+      const lagLo = Number(b.now - hi) / 1e6 - 1e-6;
+      const lagHi = Number(a.now - lo) / 1e6 + 1e-6;
+      expect([s, lag, lag >= lagLo && lag <= lagHi]).toEqual([s, lag, true]);
+    }
+    console.log(`complete up to: ${shown.map((r) => `${r.source} ${new Date(Number(micros(r.consistent_through) / 1000n)).toISOString()} (lag ${decimal(r.lag_seconds)} s)`).join(', ')}`);
   });
 
   it('the analyst connection cannot write: Superset refuses DML, and with DML allowed PostgreSQL does', async () => {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { REPO, source, sourceAdmin, stackEnv, waitFor, warehouse } from './stack';
 
 export async function freePort(): Promise<number> {
@@ -23,6 +23,9 @@ export interface ProcessorHandle {
   logFile: string;
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Stops it (SIGKILL by default: no shutdown, a crash) and starts the same instance again
+   *  (same name, settings and log file; a new port), waiting for /health. */
+  restart(signal?: NodeJS.Signals): Promise<ProcessorHandle>;
 }
 
 /** Starts `node dist/processor/src/main.js` with the stack's env plus overrides; waits for /health. */
@@ -44,6 +47,10 @@ export async function startProcessor(name: string, overrides: Record<string, str
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
+    },
+    async restart(signal = 'SIGKILL') {
+      await handle.stop(signal);
+      return startProcessor(name, overrides, waitHealthy);
     },
   };
   if (waitHealthy) {
@@ -184,6 +191,27 @@ export async function deleteTopics(topics: string[]): Promise<void> {
     // left for the broker's retention
   } finally {
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Who holds which partitions in a consumer group now: one entry per member (its member id, and
+ *  its client id: PROCESSOR_CLIENT_ID for a processor), partitions as `topic:partition`, sorted.
+ *  Empty while the group rebalances or has no member. A killed member stays listed until its
+ *  session times out. */
+export async function groupAssignment(group: string): Promise<{ memberId: string; clientId: string; partitions: string[] }[]> {
+  const kafka = new Kafka({ clientId: 'e2e-group', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([group]);
+    if (groups[0]?.state !== 'Stable') return [];
+    return groups[0].members.map((m) => {
+      const assigned = AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment ?? {};
+      const partitions = Object.entries(assigned).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)).sort();
+      return { memberId: m.memberId, clientId: m.clientId, partitions };
+    });
+  } finally {
+    await admin.disconnect();
   }
 }
 
