@@ -53,6 +53,10 @@ export interface MergeSql {
    *  restart: same source position) are skipped there and removed from the stage, so that
    *  only new events reach the current rows. Its row count is the number of re-sent events. */
   appendFact: string;
+  /** The same append when no staged event can be a re-send (MergeOptions.noResends): nothing
+   *  comes back and nothing leaves the stage. Its row count must be the stage's; a conflict
+   *  means the promise was wrong, and the caller must not go on with this batch. */
+  appendFactNew: string;
   /** Null when every staged event is deferred (MergeOptions.immediateOnly). */
   mergeLatest: string | null;
   /** Removes from the stage the snapshot reads ('r') that change nothing: their data columns
@@ -85,10 +89,13 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
   );
   // ON CONFLICT probes the unique (source_lsn, op, key) index per row; an anti-join against the
   // whole history instead would be planned as a scan of it, growing with every batch.
-  const appendFact =
-    `WITH appended AS (INSERT INTO ${f} (${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, processed_at) ` +
+  const insertFact =
+    `INSERT INTO ${f} (${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, processed_at) ` +
     `SELECT ${cols}, op, source_ts, source_lsn, source_txid, kafka_topic, kafka_partition, kafka_offset, now() FROM ${s} ORDER BY ${ident(STAGE_SEQ)} ` +
-    `ON CONFLICT DO NOTHING RETURNING kafka_topic, kafka_partition, kafka_offset) ` +
+    `ON CONFLICT DO NOTHING`;
+  const appendFactNew = insertFact;
+  const appendFact =
+    `WITH appended AS (${insertFact} RETURNING kafka_topic, kafka_partition, kafka_offset) ` +
     `DELETE FROM ${s} AS s WHERE NOT EXISTS (SELECT 1 FROM appended AS a ` +
     `WHERE a.kafka_offset = s.kafka_offset AND a.kafka_partition = s.kafka_partition AND a.kafka_topic = s.kafka_topic)`;
   // The newest event per key decides the current row. A row never moves back to an older
@@ -108,7 +115,7 @@ export function mergeSql(table: string, columns: string[], keys: string[], unava
     `AND (SELECT 1 FROM ${f} AS d WHERE ${keyMatch(keys, 'd', 'last')} AND d.source_lsn > last.source_lsn AND d.op = 'd' LIMIT 1) IS NULL ` +
     `AND last.source_lsn > (SELECT coalesce(max(t.source_lsn), -1) FROM ${ident(truncatesTable(table))} AS t) ` +
     `ON CONFLICT (${idents(keys)}) DO UPDATE SET ${set} WHERE l.source_lsn <= EXCLUDED.source_lsn`;
-  return { fill, appendFact, mergeLatest, dropUnchangedReads: options.snapshotReads ? dropUnchangedReadsSql(table, columns, keys, options.types) : null };
+  return { fill, appendFact, appendFactNew, mergeLatest, dropUnchangedReads: options.snapshotReads ? dropUnchangedReadsSql(table, columns, keys, options.types) : null };
 }
 
 /** See MergeSql.dropUnchangedReads. */

@@ -15,7 +15,7 @@ export interface TopicPartition {
  * them. A second processor writing the same partitions (during a rebalance) waits here and
  * then sees what the first committed, so an event is never written twice.
  */
-export async function lockOffsets(client: ClientBase, group: string, tps: TopicPartition[]): Promise<Map<string, bigint>> {
+export async function lockOffsets(client: ClientBase, group: string, tps: TopicPartition[], maxLsn?: Map<string, bigint | null>): Promise<Map<string, bigint>> {
   const topics = tps.map((t) => t.topic);
   const partitions = tps.map((t) => t.partition);
   await client.query(
@@ -25,11 +25,12 @@ export async function lockOffsets(client: ClientBase, group: string, tps: TopicP
     [group, topics, partitions],
   );
   const res = await client.query(
-    `SELECT topic, partition, next_offset::text AS next FROM cdc.offsets
+    `SELECT topic, partition, next_offset::text AS next, max_source_lsn::text AS max_lsn FROM cdc.offsets
      WHERE consumer_group = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
      ORDER BY topic, partition FOR UPDATE`,
     [group, topics, partitions],
   );
+  for (const r of res.rows) maxLsn?.set(tpKey(r.topic, r.partition), r.max_lsn === null ? null : BigInt(r.max_lsn));
   return new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)]));
 }
 
@@ -65,14 +66,16 @@ export function startPosition(stored: bigint | null, low: bigint): { cover: bigi
 /** Sets the stored positions to exactly the next offset after the batch. findGaps ran under the
  *  same row locks and offsets below the stored ones were dropped, so this only moves forward;
  *  no GREATEST here, which would hide a batch that does not fit. */
-export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint }>): Promise<void> {
+export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint; maxLsn?: bigint | null }>): Promise<void> {
   const rows = [...next.values()];
   if (rows.length === 0) return;
+  // max_source_lsn: the highest source LSN this group appended from the partition (writer.ts:
+  // a batch entirely above it cannot hold a Debezium re-send).
   await client.query(
-    `UPDATE cdc.offsets AS o SET next_offset = x.n, updated_at = now()
-     FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n)
+    `UPDATE cdc.offsets AS o SET next_offset = x.n, updated_at = now(), max_source_lsn = greatest(o.max_source_lsn, x.m)
+     FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS x(t, p, n, m)
      WHERE o.consumer_group = $1 AND o.topic = x.t AND o.partition = x.p`,
-    [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString())],
+    [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString()), rows.map((r) => r.maxLsn?.toString() ?? null)],
   );
 }
 

@@ -50,8 +50,8 @@ export interface BatchResult {
   rejects: Reject[];
   /** Events already stored (offset below the warehouse's position): another writer had them. */
   alreadyStored: number;
-  /** Next offset per partition, as committed. */
-  offsets: Map<string, { tp: TopicPartition; offset: bigint }>;
+  /** Next offset per partition, as committed, and the highest source LSN of its events. */
+  offsets: Map<string, { tp: TopicPartition; offset: bigint; maxLsn: bigint | null }>;
   /** END records of source transactions recorded (transaction metadata). */
   transactionEnds?: number;
   /** Milliseconds spent per step of the transaction (debug logs show where a batch's time goes). */
@@ -105,6 +105,9 @@ export class WarehouseWriter {
   private resnapshots: Array<{ table: string; reason: string }> = [];
   /** Per table: a time-travel replacement PostgreSQL refused, the state it left, when to retry. */
   private readonly timeTravelRefused = new Map<string, { state: string; retryAt: number }>();
+  /** Set when a batch found a change already stored above the stored LSN: the re-send check
+   *  runs on every batch of this writer from then on. */
+  private checkResends = false;
   /** Tables this session has registered in (or, in event mode, taken out of) cdc.published_tables. */
   private readonly publishing = new Set<string>();
 
@@ -138,7 +141,8 @@ export class WarehouseWriter {
       phases[phase] = (phases[phase] ?? 0) + now - t;
       t = now;
     };
-    const stored = await lockOffsets(client, this.group, [...tps.values()]);
+    const maxLsn = new Map<string, bigint | null>();
+    const stored = await lockOffsets(client, this.group, [...tps.values()], maxLsn);
     lap('lock');
     this.refuseGaps(items, stored);
 
@@ -154,8 +158,14 @@ export class WarehouseWriter {
         result.alreadyStored++;
         continue;
       }
-      const next = result.offsets.get(key);
-      if (!next || next.offset <= item.offset) result.offsets.set(key, { tp: tps.get(key)!, offset: item.offset + 1n });
+      let next = result.offsets.get(key);
+      if (!next) {
+        next = { tp: tps.get(key)!, offset: item.offset + 1n, maxLsn: null };
+        result.offsets.set(key, next);
+      }
+      if (next.offset <= item.offset) next.offset = item.offset + 1n;
+      const lsn = item.decoded.kind === 'event' ? item.decoded.event.lsn : null;
+      if (lsn !== null && (next.maxLsn === null || lsn > next.maxLsn)) next.maxLsn = lsn;
 
       const d = item.decoded;
       if (item.loadError !== undefined) {
@@ -212,7 +222,7 @@ export class WarehouseWriter {
           segment.push(entry);
           continue;
         }
-        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts);
+        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts, maxLsn);
         if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
         segment = [];
         if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId, entry.sourceTsMicros);
@@ -233,7 +243,7 @@ export class WarehouseWriter {
     return result;
   }
 
-  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[], counts: TransactionCounts): Promise<void> {
+  private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[], counts: TransactionCounts, maxLsn: Map<string, bigint | null>): Promise<void> {
     const catalog = this.catalogs.get(table)!;
     const columns = dataColumns(catalog.fact);
     const signature = columns.map((c) => `${c} ${catalog.fact.get(c)}`).join(',');
@@ -267,7 +277,25 @@ export class WarehouseWriter {
     for (const fill of sql.fill) await client.query(fill);
     for (const q of fillAddedDefaultsSql(table, events.map((e) => ({ model: e.event.model, lsn: e.event.lsn })))) await client.query(q.text, q.values);
     const unchanged = sql.dropUnchangedReads ? (await client.query(sql.dropUnchangedReads)).rowCount ?? 0 : 0;
-    const resent = (await client.query(sql.appendFact)).rowCount ?? 0;
+    // A Debezium re-send repeats a change it had sent before, so its LSN is at most the highest
+    // this group appended from that partition: a segment entirely above it needs no check.
+    const noResends = !this.checkResends && events.every((e) => {
+      const max = maxLsn.get(tpKey(e.topic, e.partition));
+      return e.event.lsn !== null && max !== null && max !== undefined && e.event.lsn > max;
+    });
+    let resent = 0;
+    if (noResends) {
+      const expected = events.length - dropped.size - unchanged;
+      const appended = (await client.query(sql.appendFactNew)).rowCount ?? 0;
+      if (appended !== expected) {
+        // Some change was in the history after all (another group loads the same table?): this
+        // batch goes again, with the check.
+        this.checkResends = true;
+        throw new Error(`${expected - appended} of ${expected} changes of ${table} were already in its history although above the highest LSN stored for their partitions; writing the batch again with the re-send check`);
+      }
+    } else {
+      resent = (await client.query(sql.appendFact)).rowCount ?? 0;
+    }
     lap('append');
     // What is left in the stage was appended: those events count for their transactions.
     const inTransaction = events.filter((e) => e.event.inTransaction && !dropped.has(e));
