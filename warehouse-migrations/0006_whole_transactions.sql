@@ -99,6 +99,7 @@ DECLARE
     last_ts timestamptz;
     through timestamptz;
     n bigint;
+    seen bigint;
     pt cdc.published_tables;
 BEGIN
     -- One step at a time (several processors, lanes kicking it after their commits).
@@ -107,23 +108,25 @@ BEGIN
              UNION SELECT topic_prefix FROM cdc.consistency LOOP
         INSERT INTO cdc.consistency (topic_prefix) VALUES (p) ON CONFLICT DO NOTHING;
         SELECT * INTO w FROM cdc.consistency AS c WHERE c.topic_prefix = p FOR UPDATE;
-        -- One statement, so one snapshot: the first transaction beyond the watermark that is
-        -- not whole (commit order), and every one before it. Two statements would each see
-        -- what had committed by then: an END recorded between them would pass unchecked.
-        WITH beyond AS (
-            SELECT x.end_lsn, x.commit_ts, cdc.transaction_whole(x) AS whole,
-                   (SELECT max(g.last_source_ts) FROM cdc.transaction_progress AS g
-                     WHERE g.topic_prefix = p AND g.xid = x.xid) AS events_ts
-              FROM cdc.transactions AS x
-             WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1)),
-        first_open AS (
-            SELECT b.end_lsn, b.commit_ts FROM beyond AS b WHERE NOT b.whole ORDER BY b.end_lsn LIMIT 1)
-        SELECT o.end_lsn, o.commit_ts, max(b.end_lsn), max(greatest(b.commit_ts, b.events_ts)), count(b.end_lsn)
-          INTO open_lsn, open_ts, last_lsn, last_ts, n
-          FROM (SELECT 1) AS one
-          LEFT JOIN first_open AS o ON true
-          LEFT JOIN beyond AS b ON b.whole AND (o.end_lsn IS NULL OR b.end_lsn < o.end_lsn)
-         GROUP BY o.end_lsn, o.commit_ts;
+        -- Each statement below sees what had committed when it began (READ COMMITTED), so the
+        -- step first fixes how far it looks: END records commit in commit order (one partition,
+        -- one lane), so every one up to `seen` is visible to the later statements. Without the
+        -- bound, an END recorded between the search for the first incomplete transaction and
+        -- the move would pass unchecked (and its rows, not loaded yet, never be published).
+        SELECT max(x.end_lsn) INTO seen FROM cdc.transactions AS x WHERE x.topic_prefix = p;
+        -- The first transaction beyond the watermark that is not whole yet (commit order): an
+        -- index scan that stops there. Counts only grow, so those before it stay whole.
+        SELECT x.end_lsn, x.commit_ts INTO open_lsn, open_ts FROM cdc.transactions AS x
+         WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1) AND x.end_lsn <= seen
+           AND NOT cdc.transaction_whole(x)
+         ORDER BY x.end_lsn LIMIT 1;
+        -- Every transaction before it is whole: the watermark moves over all of them.
+        SELECT max(x.end_lsn), max(greatest(x.commit_ts, g.ts)), count(*) INTO last_lsn, last_ts, n
+          FROM cdc.transactions AS x
+          LEFT JOIN LATERAL (SELECT max(g.last_source_ts) AS ts FROM cdc.transaction_progress AS g
+                              WHERE g.topic_prefix = p AND g.xid = x.xid) AS g ON true
+         WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1)
+           AND x.end_lsn <= coalesce(open_lsn - 1, seen);
         through := w.consistent_through;
         IF n > 0 THEN
             through := greatest(through, last_ts);
