@@ -115,4 +115,30 @@ describe('whole-transaction apply', () => {
     // The history shows every change again once nothing waits for the watermark.
     expect((await history()).filter((r) => r.is_current).map((r) => r.amount)).toEqual(['5.00', '8.00', '-4.00', '9.00']);
   });
+
+  it('makes a transaction larger than a batch visible at once, when its last batch lands', async () => {
+    // xid 800: 5,000 inserts over partitions 0 and 1, written in five batches of 1,000 after its END.
+    const N = 5000;
+    const base = 10_000n;
+    // 705 (above) never gets its last event: taken as whole, or nothing after it would show.
+    await wh.admin.query("SELECT cdc.skip_open_transaction('dbserver1')");
+    // A new processor session in transaction mode (the one before switched the table to event mode).
+    const writer2 = wh.writer({ options: { applyMode: 'transaction', readsTransactions: (p) => p === 'dbserver1' } });
+    await writer2.write([await end(6n, 800n, 9_000_000n, T0 + 20_000n, BigInt(N))]);
+    const before = (await latest()).length;
+    const off = [6n, 3n];
+    for (let b = 0; b < 5; b++) {
+      const batch = [];
+      for (let i = 0; i < 1000; i++) {
+        const n = b * 1000 + i;
+        const p = n % 2;
+        batch.push(await change('c', p, off[p], base + BigInt(n), '1.00', 8_000_000n + BigInt(n), T0 + 20_000n, 800n));
+        off[p] = off[p] + 1n;
+      }
+      await writer2.write(batch);
+      await advanceConsistency(processorPool);
+      const visible = (await latest()).length - before;
+      expect(visible).toBe(b < 4 ? 0 : N);
+    }
+  });
 });
