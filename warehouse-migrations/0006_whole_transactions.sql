@@ -235,3 +235,7 @@ CREATE OR REPLACE VIEW public.pipeline_status AS
              WHERE x.topic_prefix = c.topic_prefix AND x.end_lsn > coalesce(c.consistent_lsn, -1) AND NOT cdc.transaction_whole(x)
              ORDER BY x.end_lsn LIMIT 1) AS waiting_for
     FROM cdc.consistency AS c;
+
+-- Requests of an incremental snapshot sent for a table since its last reason: a request whose
+-- table still has no topic later is sent again, a bounded number of times (capture.ts).
+ALTER TABLE cdc.captured_tables ADD COLUMN snapshot_attempts integer NOT NULL DEFAULT 0;

@@ -64,6 +64,11 @@ export async function requestResnapshot(record: CapturedTables, table: string, r
 /** How long a connector may be missing from Connect's answer before it counts as deleted. */
 export const GONE_AFTER_MS = 60_000;
 
+/** A requested snapshot whose table still has no topic this long after is asked for again
+ *  (CapturedTables.retryUnanswered), this many requests in all. */
+const SNAPSHOT_ANSWER_SECONDS = 45;
+const SNAPSHOT_ATTEMPTS = 3;
+
 export interface FollowOptions {
   connectUrl: string;
   connectors: string[];
@@ -173,6 +178,8 @@ export class CaptureFollower {
       this.refusedKey = refusedKey;
       await this.apply(topics, refused);
     }
+    const again = await this.record.retryUnanswered(existing, SNAPSHOT_ANSWER_SECONDS, SNAPSHOT_ATTEMPTS).catch(() => []);
+    if (again.length) this.log.warn('incremental snapshot asked for again: its table has no topic yet (signal lost in a task restart?)', { topics: again });
     for (const state of states) await this.sendSnapshots(state).catch((err) => this.log.warn('snapshot request not sent; trying again', { connector: state.source.connector, error: err }));
   }
 

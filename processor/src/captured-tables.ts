@@ -132,7 +132,7 @@ export class CapturedTables {
       const taken = rows.map((r) => r.topic);
       if (taken.length) {
         await send(taken);
-        await c.query('UPDATE cdc.captured_tables SET snapshot_pending = false, snapshot_requested_at = now() WHERE topic = ANY($1)', [taken]);
+        await c.query('UPDATE cdc.captured_tables SET snapshot_pending = false, snapshot_requested_at = now(), snapshot_attempts = snapshot_attempts + 1 WHERE topic = ANY($1)', [taken]);
       }
       await c.query('COMMIT');
       return taken;
@@ -147,9 +147,25 @@ export class CapturedTables {
   /** Asks for a re-snapshot of a warehouse table (e.g. a schema change left its rows stale). */
   async requestResnapshot(warehouseTable: string, reason: string): Promise<boolean> {
     const r = await this.pool.query(
-      `UPDATE cdc.captured_tables SET snapshot_pending = true, snapshot_reason = $2
+      `UPDATE cdc.captured_tables SET snapshot_pending = true, snapshot_reason = $2, snapshot_attempts = 0
        WHERE warehouse_table = $1 AND removed_at IS NULL`, [warehouseTable, reason]);
     return (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Snapshots asked for at least `afterSeconds` ago whose change topic still does not exist:
+   * the signal was lost (Debezium took it from the signal topic, then its task restarted before
+   * the first chunk: a config change, a rebalance). Asked for again, up to `maxAttempts` in all
+   * (a table with no rows gets no topic from a snapshot either). Returns the topics.
+   */
+  async retryUnanswered(existingTopics: string[], afterSeconds: number, maxAttempts: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ topic: string }>(
+      `UPDATE cdc.captured_tables SET snapshot_pending = true,
+              snapshot_reason = 'no snapshot rows ' || round(extract(epoch FROM now() - snapshot_requested_at)) || ' s after the request: asked again'
+       WHERE removed_at IS NULL AND NOT snapshot_pending AND snapshot_requested_at < now() - make_interval(secs => $2)
+         AND snapshot_attempts < $3 AND NOT (topic = ANY($1))
+       RETURNING topic`, [existingTopics, afterSeconds, maxAttempts]);
+    return rows.map((r) => r.topic);
   }
 
   private async inLock<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {

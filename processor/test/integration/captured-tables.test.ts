@@ -95,4 +95,27 @@ describe('cdc.captured_tables', () => {
     await record.connectorGone('shop-source');
     expect(await record.inCapture(['shop-source'])).toEqual([]);
   });
+
+  it('asks again for a snapshot whose table still has no topic, a bounded number of times', async () => {
+    const record = new CapturedTables(pool);
+    const s = src('public.lost,public.found', 'retry');
+    await sync(record, s); // the connector's first tables: its own initial snapshot
+    await wh.admin.query("UPDATE cdc.captured_tables SET snapshot_pending = true, snapshot_reason = 'added' WHERE topic_prefix = 'retry'");
+    const send = jest.fn(async () => undefined);
+    expect(await record.request(['retry.public.lost', 'retry.public.found'], send)).toHaveLength(2);
+    // Not yet: asked too recently.
+    expect(await record.retryUnanswered(['retry.public.found'], 60, 3)).toEqual([]);
+    const age = () => wh.admin.query("UPDATE cdc.captured_tables SET snapshot_requested_at = now() - interval '2 minutes' WHERE topic_prefix = 'retry'");
+    await age();
+    // public.found has its topic (the snapshot ran); public.lost has none: asked again.
+    expect(await record.retryUnanswered(['retry.public.found'], 60, 3)).toEqual(['retry.public.lost']);
+    expect(await pendingTables(record, 'retry')).toEqual(['public.lost']);
+    for (let attempt = 2; attempt <= 3; attempt++) {
+      expect(await record.request(['retry.public.lost'], send)).toEqual(['retry.public.lost']);
+      await age();
+      expect(await record.retryUnanswered(['retry.public.found'], 60, 3)).toEqual(attempt < 3 ? ['retry.public.lost'] : []);
+    }
+    expect(send).toHaveBeenCalledTimes(3);
+    expect((await wh.admin.query("SELECT snapshot_attempts FROM cdc.captured_tables WHERE topic = 'retry.public.lost'")).rows[0].snapshot_attempts).toBe(3);
+  });
 });
