@@ -56,7 +56,7 @@ afterAll(async () => {
   await source().query(`DROP TABLE IF EXISTS ${accounts}, ${transfers}`).catch(() => undefined);
   await dropWarehouseSide(accounts, topics, group);
   await dropWarehouseSide(transfers, topics, group);
-  for (const t of ['transactions', 'transaction_progress', 'consistency', 'captured_tables']) {
+  for (const t of ['transactions', 'transaction_progress', 'consistency', 'captured_tables', 'published_tables']) {
     await warehouse().query(`DELETE FROM cdc.${t} WHERE topic_prefix = $1`, [prefix]).catch(() => undefined);
   }
   await deleteTopics(topics);

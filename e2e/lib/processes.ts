@@ -174,6 +174,7 @@ export async function dropWarehouseSide(table: string, topics: string[], group: 
   await warehouse().query(`DROP FUNCTION IF EXISTS ${q(`${table}_as_of`)}(timestamptz)`).catch(() => undefined);
   await warehouse().query(`DROP TABLE IF EXISTS ${q(`${table}_fact`)}, ${q(`${table}_latest`)}, ${q(`${table}_truncates`)}`).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.captured_tables WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
+  await warehouse().query('DELETE FROM cdc.published_tables WHERE warehouse_table = $1', [table]).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.offsets WHERE consumer_group = $1 OR topic = ANY ($2)', [group, topics]).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.rejected_events WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
 }
