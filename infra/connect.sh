@@ -79,6 +79,9 @@ config.providers.env.param.allowlist.pattern=^($allow)\$
 
 topic.creation.enable=true
 EOF
+  # Several workers: a worker that vanished (killed, host lost) has its connectors and tasks moved
+  # to the others after this delay, not the 5-minute default (a worker back sooner gets them back).
+  (( CONNECT_WORKERS == 1 )) || printf '\n# %s workers in one group.\nscheduled.rebalance.max.delay.ms=%s\n' "$CONNECT_WORKERS" "$CONNECT_REBALANCE_DELAY_MS"
   } >"${1:-$(connect_conf_file "$n")}"
 }
 
