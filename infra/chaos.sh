@@ -77,7 +77,7 @@ group_has() {  # group_has MEMBERS: that many members, all of TOPIC's partitions
 
 connect_live_url() {
   local u
-  for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" && { printf '%s' "$u"; return 0; }; done
+  for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" 2>/dev/null && { printf '%s' "$u"; return 0; }; done
   return 1
 }
 # Which worker (index) runs task 0, if RUNNING.
@@ -196,26 +196,38 @@ run_verify() {  # run_verify NAME -> 0 when exact
   return 1
 }
 
+# The load in the background, stopped like Ctrl-C stops it (it finishes its transactions), bounded.
+LOAD_PID=''
+stop_load() {
+  [[ -n $LOAD_PID ]] || return 0
+  local i lrc=0
+  kill -TERM "$LOAD_PID" 2>/dev/null || true
+  for (( i = 0; i < 300; i++ )); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$LOAD_PID" 2>/dev/null || true
+  wait "$LOAD_PID" || lrc=$?
+  LOAD_PID=''
+  # 130: load's own exit status when interrupted, as asked here.
+  (( lrc == 0 || lrc == 130 )) || warn "make load exited with $lrc"
+}
+trap stop_load EXIT
+
 RESULTS=()
 run_step() {
-  local name=$1 fn=step_${1//-/_} load_pid t_load t_fault t_fixed t_end vrc=0 dup fr
+  local name=$1 fn=step_${1//-/_} t_load t_fault t_fixed t_end vrc=0 dup fr
   declare -F "$fn" >/dev/null || die "unknown step $name (steps: broker-leader broker-controller connect-worker processor rolling-brokers)"
   log "== step $name: load at $RATE changes/s"
   FAULT_DETAIL=''
   t_load=$(now_ms)
   # Long enough for any step; stopped (SIGTERM: it finishes its transactions) once the fault is repaired.
   node "$REPO_DIR/dist/seed/load.js" --rate "$RATE" --duration 3600 >"$OUT/load-$name.log" 2>&1 &
-  load_pid=$!
+  LOAD_PID=$!
   sleep "$BEFORE_S"
-  kill -0 "$load_pid" 2>/dev/null || { tail -5 "$OUT/load-$name.log" >&2; die "make load ended early; see $OUT/load-$name.log"; }
+  kill -0 "$LOAD_PID" 2>/dev/null || { tail -5 "$OUT/load-$name.log" >&2; die "make load ended early; see $OUT/load-$name.log"; }
   t_fault=$(now_ms)
   "$fn"
   t_fixed=$(now_ms)
   sleep "$AFTER_S"
-  kill -TERM "$load_pid" 2>/dev/null || true
-  # 130: load's own exit status when interrupted, as asked here.
-  local lrc=0; wait "$load_pid" || lrc=$?
-  (( lrc == 0 || lrc == 130 )) || warn "make load exited with $lrc: $OUT/load-$name.log"
+  stop_load
   t_end=$(now_ms)
   run_verify "$name" || vrc=1
   dup=$(duplicates)

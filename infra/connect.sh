@@ -202,7 +202,7 @@ connect_status() {
       else echo "connect worker $i: down (http://$BIND_HOST:$p)"; rc=1; fi
     done
     # Any worker answers for the group: ask one that is up.
-    for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" && { CONNECT_URL=$u; break; }; done
+    for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" 2>/dev/null && { CONNECT_URL=$u; break; }; done
   fi
   st=$(connector_states || true)
   if [[ -z $st ]]; then echo "connector $CONNECTOR_NAME: not registered"
