@@ -179,10 +179,16 @@ kafka_kill_node() {
 }
 
 kafka_stop() {
-  local i
-  # Brokers in reverse order, then any left by a larger topology.
-  for i in $(extra_nodes kafka "$KAFKA_BROKERS"); do kafka_stop_node "$i"; done
-  for (( i = KAFKA_BROKERS; i >= 1; i-- )); do kafka_stop_node "$i"; done
+  local i pid nodes
+  nodes=$(extra_nodes kafka "$KAFKA_BROKERS"; seq "$KAFKA_BROKERS" -1 1)
+  # Several brokers are told to stop at once: stopped one after the other, the last ones would wait
+  # in vain for a quorum majority to acknowledge their shutdown (until STOP_TIMEOUT, then SIGKILL).
+  if (( KAFKA_BROKERS > 1 )); then
+    for i in $nodes; do
+      if pid=$(running_pid "$(node_name kafka "$i")" "$(KAFKA_MARKER "$i")"); then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+  fi
+  for i in $nodes; do kafka_stop_node "$i"; done
 }
 
 # kafka_quorum_leader -> the node id of the active controller (the KRaft quorum's leader), empty if unknown
