@@ -111,8 +111,8 @@ step_broker_leader() {
 }
 
 step_broker_controller() {
-  local n; n=$(kafka_quorum_leader)
-  [[ $n =~ ^[0-9]+$ ]] || die "the active controller could not be found"
+  local n; n=$(kafka_quorum_leader 5 || true)
+  [[ $n =~ ^[0-9]+$ ]] || die "the active controller could not be found (see $LOG_DIR/kafka-tools.log)"
   FAULT_DETAIL="node $n (active controller)"
   fault_broker "$n" "active controller"
 }

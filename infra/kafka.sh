@@ -192,11 +192,19 @@ kafka_stop() {
 }
 
 # kafka_quorum_leader -> the node id of the active controller (the KRaft quorum's leader), empty if unknown
+# (Kafka's own tool: in KRaft the metadata API names a random broker as "controller".) A JVM start
+# on a busy machine, or a quorum in the middle of an election, can take a while: a few bounded tries.
 kafka_quorum_leader() {
+  local i id
   find_java
-  timeout 30 "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -cp "$KAFKA_LIBS/*" \
-    org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" describe --status 2>/dev/null \
-    | sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p'
+  for (( i = 1; i <= ${1:-3}; i++ )); do
+    id=$(timeout 60 "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -cp "$KAFKA_LIBS/*" \
+      org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" describe --status 2>>"$LOG_DIR/kafka-tools.log" \
+      | sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p') || true
+    [[ $id =~ ^[0-9]+$ ]] && { echo "$id"; return 0; }
+    sleep 2
+  done
+  return 1
 }
 
 kafka_status() {
@@ -218,7 +226,7 @@ kafka_status() {
       if tcp_open "$BIND_HOST" "$p"; then echo "kafka node $i: up ($BIND_HOST:$p, controller :$(kafka_controller_port_of "$i"), pid $pid)"; else echo "kafka node $i: starting (pid $pid)"; fi
     else echo "kafka node $i: down ($BIND_HOST:$p)"; rc=1; fi
   done
-  local leader; leader=$(kafka_quorum_leader || true)
+  local leader; leader=$(kafka_quorum_leader 1 || true)
   echo "kafka active controller (quorum leader): ${leader:-unknown}"
   return $rc
 }

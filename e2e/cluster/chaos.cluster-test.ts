@@ -100,13 +100,20 @@ afterAll(async () => {
 
 describe('a cluster of 3 brokers, 2 Connect workers, 2 processors', () => {
   it('replicates every topic 3 times, needs 2 in sync, and shares the work', async () => {
-    const status = await capture(['node', 'infra/cluster-status.js', bootstrap, 'cdc-warehouse', '--json']);
-    expect(status.code).toBe(0);
-    const s = JSON.parse(status.out) as {
+    type Status = {
       brokers: Array<{ id: number }>;
       topics: Array<{ name: string; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }>;
       group: { state: string; members: Array<{ clientId: string; assignment: Record<string, number[]> }> };
     };
+    // The second processor joins last: its rebalance may still be under way when make up returns.
+    let s: Status | null = null;
+    for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((r) => setTimeout(r, 2000))) {
+      const status = await capture(['node', 'infra/cluster-status.js', bootstrap, 'cdc-warehouse', '--json']);
+      if (status.code !== 0) continue;
+      s = JSON.parse(status.out) as Status;
+      if (s.group.state === 'Stable' && s.group.members.length === 2) break;
+    }
+    if (!s) throw new Error('infra/cluster-status.js never answered');
     expect(s.brokers.map((b) => b.id)).toEqual([1, 2, 3]);
     for (const name of ['dbserver1.public.orders', 'dbserver1-signal', 'dbserver1.transaction', 'cdc-connect-configs', 'cdc-connect-offsets', 'cdc-connect-status']) {
       const t = s.topics.find((x) => x.name === name);
