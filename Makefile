@@ -7,7 +7,7 @@ WITH_ENV := bash infra/with-env.sh
 RATE ?= 200
 DURATION ?= 60
 
-.PHONY: help install build up down clean status env logs seed load verify test test-unit test-integration test-e2e bench bi connector-apply
+.PHONY: help install build up down clean status env logs seed load verify test test-unit test-integration test-e2e test-cluster chaos bench bi connector-apply
 
 help:
 	@echo "make up        install what is missing, start the whole pipeline (idempotent)"
@@ -18,6 +18,8 @@ help:
 	@echo "make connector-apply   show how the running connector differs from connectors/orders-source.json, apply the file (YES=1: no question)"
 	@echo "make env       KEY=value lines to connect (psql, BI tools, scripts)"
 	@echo "make test      type-check, unit, integration and end-to-end tests against the real stack"
+	@echo "make chaos     on a cluster (KAFKA_BROKERS=3 CONNECT_WORKERS=2 PROCESSORS=2 make up): kill -9 brokers, a worker, a processor under load; verify after each"
+	@echo "make test-cluster   a cluster of its own (own ports and data), make chaos against it, then down"
 	@echo "make bench     benchmark against the Debezium JDBC sink and native replication"
 	@echo "make bi        Apache Superset with a live Orders dashboard"
 	@echo "make down      stop everything;  make clean: stop and delete all data"
@@ -73,6 +75,14 @@ test-e2e: up
 # Type-check and unit tests first (fast, no services), then the real stack, integration and end-to-end.
 test:
 	@bash e2e/run-all.sh
+
+# Kills and restarts nodes of a running cluster one at a time while make load runs; make verify after each.
+chaos: build
+	@bash infra/chaos.sh
+
+# Not part of make test: brings up a cluster of its own (ports 2xxxx-3xxxx, DATA_DIR .data-cluster), runs chaos, stops it.
+test-cluster:
+	@bash e2e/cluster/run.sh
 
 bench: build
 	@$(WITH_ENV) bash bench/run.sh

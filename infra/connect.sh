@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # Kafka Connect in distributed mode with the Debezium PostgreSQL connector and Apicurio's Avro
-# converter: `infra/connect.sh start|stop|restart|status|register|apply|wait`.
+# converter: `infra/connect.sh start|stop|restart|status|register|apply|wait`, and per worker
+# `start-node|stop-node|kill-node N`. CONNECT_WORKERS workers form one group (CONNECT_GROUP_ID);
+# worker 1 is "connect" (connect-distributed.properties, connect.log), worker i>1 "connect-i".
 # shellcheck source=infra/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-CONNECT_MARKER() { printf -- '-Dcdc.component=connect:%s' "$DATA_DIR"; }
+CONNECT_MARKER() { printf -- '-Dcdc.component=%s:%s' "$(node_name connect "${1:-1}")" "$DATA_DIR"; }
+connect_conf_file() { if (( $1 == 1 )); then printf '%s/connect-distributed.properties' "$CONF_DIR"; else printf '%s/connect-distributed-%s.properties' "$CONF_DIR" "$1"; fi; }
+connect_what() { if (( CONNECT_WORKERS == 1 )); then printf 'Kafka Connect'; else printf 'Kafka Connect worker %s' "$1"; fi; }
+
+# connect_listener_conf N: worker N's REST listener. The one place for REST listener and security
+# settings (HTTPS, authentication); the Kafka client security of the worker goes after bootstrap.servers.
+connect_listener_conf() {
+  local p; p=$(connect_port_of "$1")
+  cat <<EOC
+listeners=http://$BIND_HOST:$p
+rest.advertised.host.name=$BIND_HOST
+rest.advertised.port=$p
+EOC
+}
 
 # The Debezium JDBC sink (make bench compares against it): optional, installed by
 # `infra/install.sh debezium-jdbc`, linked below whenever it is there. Set after cdc_init.
@@ -26,18 +41,19 @@ connect_link_plugins() {
   [[ -f $JDBC_SINK_PLUGIN/.cdc-stamp ]] && ln -s "$JDBC_SINK_PLUGIN" "$pdir/debezium-connector-jdbc"
 }
 
-# connect_write_conf [FILE]: the worker's properties (by default where the worker reads them).
+# connect_write_conf [FILE] [N]: worker N's properties (by default where the worker reads them).
 connect_write_conf() {
-  local pdir=$DATA_DIR/connect-plugins allow
+  local pdir=$DATA_DIR/connect-plugins allow n=${2:-1} rf=$REPLICATION_FACTOR
   allow=$(IFS='|'; echo "${CONNECT_ENV_NAMES[*]}")
-  cat >"${1:-$CONF_DIR/connect-distributed.properties}" <<EOF
+  {
+  cat <<EOF
 # Written by infra/connect.sh at every start: edit infra/connect.sh or defaults.env, not this file.
 # Worker environment: ${CONNECT_ENV_NAMES[*]}
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
 group.id=$CONNECT_GROUP_ID
-listeners=http://$BIND_HOST:$CONNECT_PORT
-rest.advertised.host.name=$BIND_HOST
-rest.advertised.port=$CONNECT_PORT
+EOF
+  connect_listener_conf "$n"
+  cat <<EOF
 
 # Worker-level defaults; the orders connector sets Avro converters of its own.
 key.converter=org.apache.kafka.connect.json.JsonConverter
@@ -47,9 +63,9 @@ value.converter=org.apache.kafka.connect.json.JsonConverter
 config.storage.topic=$CONNECT_GROUP_ID-configs
 offset.storage.topic=$CONNECT_GROUP_ID-offsets
 status.storage.topic=$CONNECT_GROUP_ID-status
-config.storage.replication.factor=1
-offset.storage.replication.factor=1
-status.storage.replication.factor=1
+config.storage.replication.factor=$rf
+offset.storage.replication.factor=$rf
+status.storage.replication.factor=$rf
 offset.flush.interval.ms=5000
 
 plugin.path=$pdir
@@ -63,48 +79,77 @@ config.providers.env.param.allowlist.pattern=^($allow)\$
 
 topic.creation.enable=true
 EOF
+  # Several workers: a worker that vanished (killed, host lost) has its connectors and tasks moved
+  # to the others after this delay, not the 5-minute default (a worker back sooner gets them back).
+  (( CONNECT_WORKERS == 1 )) || printf '\n# %s workers in one group.\nscheduled.rebalance.max.delay.ms=%s\n' "$CONNECT_WORKERS" "$CONNECT_REBALANCE_DELAY_MS"
+  } >"${1:-$(connect_conf_file "$n")}"
 }
 
-connect_start() {
-  local pid logf=$LOG_DIR/connect.log
-  if (( ! CONNECT_LOCAL )); then connect_check_external; return 0; fi
-  if pid=$(running_pid connect "$(CONNECT_MARKER)"); then
+declare -A CONNECT_PIDS=() CONNECT_UP_BEFORE=() CONNECT_T0S=()
+
+connect_start_node() {
+  local n=$1 pid name logf conf what
+  name=$(node_name connect "$n") conf=$(connect_conf_file "$n") what=$(connect_what "$n")
+  logf=$LOG_DIR/$name.log
+  if pid=$(running_pid "$name" "$(CONNECT_MARKER "$n")"); then
     # A worker started by an older version of this script lacks settings or environment that
     # connector configs now refer to: restart it (capture resumes from its stored offsets).
     local want; want=$(mktemp)
-    connect_write_conf "$want"
-    if cmp -s "$want" "$CONF_DIR/connect-distributed.properties"; then
+    connect_write_conf "$want" "$n"
+    if cmp -s "$want" "$conf"; then
       rm -f "$want"
-      log "Kafka Connect already running (pid $pid)"; CONNECT_PID=$pid CONNECT_WAS_UP=1; return 0
+      log "$what already running (pid $pid)"; CONNECT_PIDS[$n]=$pid CONNECT_UP_BEFORE[$n]=1; return 0
     fi
     rm -f "$want"
-    log "Kafka Connect (pid $pid) runs an older worker configuration: restarting it with the current one"
-    connect_stop
+    log "$what (pid $pid) runs an older worker configuration: restarting it with the current one"
+    connect_stop_node "$n"
   fi
-  CONNECT_WAS_UP=0
+  CONNECT_UP_BEFORE[$n]=0
+  require_free_port "$(connect_port_of "$n")" CONNECT_PORT "$what"
+  connect_write_conf "" "$n"
+  CONNECT_T0S[$n]=$(date +%s%N)
+  # The worker's environment carries what the connector config refers to as ${env:...}.
+  local envs=() v
+  for v in "${CONNECT_ENV_NAMES[@]}"; do envs+=("$v=${!v}"); done
+  start_bg "$name" "$logf" env "${envs[@]}" \
+    "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
+    -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$conf"
+  CONNECT_PIDS[$n]=$STARTED_PID
+  if (( CONNECT_WORKERS == 1 )); then log "Kafka Connect $CONNECT_VERSION starting (pid $STARTED_PID, log $logf)"
+  else log "Kafka Connect $CONNECT_VERSION worker $n starting (pid $STARTED_PID, log $logf)"; fi
+}
+
+connect_prepare() {
   [[ -d $CONNECT_LIBS && -d $DEBEZIUM_PLUGIN && -d $CONVERTER_PLUGIN ]] || die "Kafka Connect or its plugins are not installed in $DIST_DIR: run make install"
   find_java
-  require_free_port "$CONNECT_PORT" CONNECT_PORT "Kafka Connect"
+  # Linked anew only while no worker runs: a running worker may still read its plugin folders.
+  local i
+  for (( i = 1; i <= CONNECT_WORKERS; i++ )); do
+    running_pid "$(node_name connect "$i")" "$(CONNECT_MARKER "$i")" >/dev/null && return 0
+  done
   connect_link_plugins
-  connect_write_conf
-  CONNECT_T0=$(date +%s%N)
-  # The worker's environment carries what the connector config refers to as ${env:...}.
-  local envs=() n
-  for n in "${CONNECT_ENV_NAMES[@]}"; do envs+=("$n=${!n}"); done
-  start_bg connect "$logf" env "${envs[@]}" \
-    "$JAVA" "$(CONNECT_MARKER)" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
-    -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$CONF_DIR/connect-distributed.properties"
-  CONNECT_PID=$STARTED_PID
-  log "Kafka Connect $CONNECT_VERSION starting (pid $CONNECT_PID, log $logf)"
+}
+
+connect_start() {
+  if (( ! CONNECT_LOCAL )); then connect_check_external; return 0; fi
+  local i
+  connect_prepare
+  for (( i = 1; i <= CONNECT_WORKERS; i++ )); do connect_start_node "$i"; done
+}
+
+connect_wait_node() {
+  local n=$1 url; url=http://$BIND_HOST:$(connect_port_of "$1")
+  [[ -n ${CONNECT_PIDS[$n]:-} ]] || return 0
+  wait_for_http "$url/connector-plugins" "$START_TIMEOUT" "$(connect_what "$n")" "${CONNECT_PIDS[$n]}" "$LOG_DIR/$(node_name connect "$n").log"
+  (( ${CONNECT_UP_BEFORE[$n]:-0} )) && return 0
+  log "$(connect_what "$n") REST ready at $url ($(( ($(date +%s%N) - CONNECT_T0S[$n]) / 1000000 )) ms)"
 }
 
 connect_wait() {
   (( CONNECT_LOCAL )) || return 0
-  [[ -n ${CONNECT_PID:-} ]] || return 0
-  wait_for_http "$CONNECT_URL/connector-plugins" "$START_TIMEOUT" "Kafka Connect" "$CONNECT_PID" "$LOG_DIR/connect.log"
-  (( ${CONNECT_WAS_UP:-0} )) && return 0
-  log "Kafka Connect REST ready at $CONNECT_URL ($(( ($(date +%s%N) - CONNECT_T0) / 1000000 )) ms)"
+  local i
+  for (( i = 1; i <= CONNECT_WORKERS; i++ )); do connect_wait_node "$i"; done
 }
 
 connect_check_external() {
@@ -112,7 +157,22 @@ connect_check_external() {
   log "using external Kafka Connect at $CONNECT_URL"
 }
 
-connect_stop() { stop_component connect "$(CONNECT_MARKER)"; }
+connect_stop_node() { stop_component "$(node_name connect "$1")" "$(CONNECT_MARKER "$1")"; }
+
+connect_stop() {
+  local i
+  for i in $(extra_nodes connect "$CONNECT_WORKERS"); do connect_stop_node "$i"; done
+  for (( i = CONNECT_WORKERS; i >= 1; i-- )); do connect_stop_node "$i"; done
+}
+
+# connect_kill_node N: SIGKILL, no shutdown (make chaos).
+connect_kill_node() {
+  local pid
+  pid=$(running_pid "$(node_name connect "$1")" "$(CONNECT_MARKER "$1")") || die "Connect worker $1 is not running"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  log "killed Connect worker $1 (pid $pid, SIGKILL)"
+}
 
 # connector_states -> "CONNECTOR_STATE TASK0_STATE ..." (empty if unknown)
 connector_states() {
@@ -120,16 +180,37 @@ connector_states() {
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log([j.connector.state,...j.tasks.map(t=>t.state)].join(" "))}catch(e){}})'
 }
 
+# connector_task_workers -> "task N: STATE on host:port" per task of the connector
+connector_task_workers() {
+  curl -fsS --max-time 3 "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{for(const t of JSON.parse(s).tasks)console.log(`task ${t.id}: ${t.state} on worker ${t.worker_id}`)}catch(e){}})'
+}
+
 connect_status() {
-  local pid st
+  local pid st i rc=0 p u
   if (( ! CONNECT_LOCAL )); then
     if http_ok "$CONNECT_URL/"; then echo "connect: external $CONNECT_URL reachable"; else echo "connect: external $CONNECT_URL UNREACHABLE"; return 1; fi
-  elif pid=$(running_pid connect "$(CONNECT_MARKER)"); then
-    if http_ok "$CONNECT_URL/"; then echo "connect: up ($CONNECT_URL, pid $pid)"; else echo "connect: starting (pid $pid)"; fi
-  else echo "connect: down"; return 1; fi
+  elif (( CONNECT_WORKERS == 1 )); then
+    if pid=$(running_pid connect "$(CONNECT_MARKER)"); then
+      if http_ok "$CONNECT_URL/"; then echo "connect: up ($CONNECT_URL, pid $pid)"; else echo "connect: starting (pid $pid)"; fi
+    else echo "connect: down"; return 1; fi
+  else
+    for (( i = 1; i <= CONNECT_WORKERS; i++ )); do
+      p=$(connect_port_of "$i")
+      if pid=$(running_pid "$(node_name connect "$i")" "$(CONNECT_MARKER "$i")"); then
+        if http_ok "http://$BIND_HOST:$p/"; then echo "connect worker $i: up (http://$BIND_HOST:$p, pid $pid)"; else echo "connect worker $i: starting (pid $pid)"; fi
+      else echo "connect worker $i: down (http://$BIND_HOST:$p)"; rc=1; fi
+    done
+    # Any worker answers for the group: ask one that is up.
+    for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" 2>/dev/null && { CONNECT_URL=$u; break; }; done
+  fi
   st=$(connector_states || true)
   if [[ -z $st ]]; then echo "connector $CONNECTOR_NAME: not registered"
-  else read -r -a st <<<"$st"; echo "connector $CONNECTOR_NAME: ${st[0]}; tasks: ${st[*]:1}"; fi
+  else
+    read -r -a st <<<"$st"; echo "connector $CONNECTOR_NAME: ${st[0]}; tasks: ${st[*]:1}"
+    (( CONNECT_WORKERS == 1 )) || connector_task_workers | sed 's/^/  /'
+  fi
+  return $rc
 }
 
 # The connector config to send: connectors/orders-source.json as is for the local worker (its
@@ -331,6 +412,9 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   case ${1:-} in
     start) connect_start; connect_wait ;;
     restart) connect_stop; connect_start; connect_wait ;;
+    start-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 start-node N"; connect_prepare; connect_start_node "$2"; connect_wait_node "$2" ;;
+    stop-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 stop-node N"; connect_stop_node "$2" ;;
+    kill-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 kill-node N"; connect_kill_node "$2" ;;
     register) connector_register ;;
     apply) connector_apply ;;
     wait) connector_wait_running ;;

@@ -32,6 +32,14 @@ busy=()
 for v in SOURCE_PG_PORT WAREHOUSE_PG_PORT KAFKA_PORT KAFKA_CONTROLLER_PORT REGISTRY_PORT REGISTRY_MGMT_PORT CONNECT_PORT PROCESSOR_PORT BI_PORT; do
   if tcp_open "$BIND_HOST" "${!v}"; then busy+=("$v=${!v} ($(port_owner "${!v}"))"); fi
 done
+# The other nodes of a cluster (node 1 is checked above).
+if is_cluster; then
+  for vp in $(topology_ports); do
+    [[ $vp == *'[1]='* ]] && continue
+    p=${vp##*=}
+    if tcp_open "$BIND_HOST" "$p"; then busy+=("$vp ($(port_owner "$p"))"); fi
+  done
+fi
 if (( ${#busy[@]} )); then
   warn "still listening after make down: ${busy[*]}"
   exit 1

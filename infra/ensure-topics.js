@@ -21,7 +21,8 @@ async function main() {
       try {
         await admin.createTopics({
           waitForLeaders: true,
-          topics: left.map((topic) => ({ topic, numPartitions: Number(partitions), replicationFactor: 1 })),
+          // Replicas: the brokers' default.replication.factor (1 on one broker, 3 in a cluster).
+          topics: left.map((topic) => ({ topic, numPartitions: Number(partitions), replicationFactor: -1 })),
         });
         left.forEach((t) => existing.add(t));
       } catch (err) {

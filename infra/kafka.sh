@@ -1,31 +1,65 @@
 #!/usr/bin/env bash
-# The Kafka broker, KRaft combined mode (broker + controller in one JVM):
-# `infra/kafka.sh start|stop|restart|status`.
+# The Kafka brokers, KRaft combined mode (broker + controller in one JVM), KAFKA_BROKERS of them in
+# one quorum: `infra/kafka.sh start|stop|restart|status` (every node), `start-node|stop-node|kill-node N`.
+# Node 1 is "kafka" (kafka.properties, kafka.log, $DATA_DIR/kafka), node i>1 "kafka-i".
 # shellcheck source=infra/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KAFKA_MARKER() { printf -- '-Dcdc.component=kafka:%s' "$DATA_DIR"; }
+KAFKA_MARKER() { printf -- '-Dcdc.component=%s:%s' "$(node_name kafka "${1:-1}")" "$DATA_DIR"; }
+kafka_data_dir() { printf '%s/%s' "$DATA_DIR" "$(node_name kafka "$1")"; }
+kafka_conf_file() { printf '%s/%s.properties' "$CONF_DIR" "$(node_name kafka "$1")"; }
+kafka_what() { if (( KAFKA_BROKERS == 1 )); then printf Kafka; else printf 'Kafka node %s' "$1"; fi; }
+kafka_log_file() { printf '%s/%s.log' "$LOG_DIR" "$(node_name kafka "$1")"; }
 
-kafka_write_conf() {
-  cat >"$CONF_DIR/kafka.properties" <<EOF
-# Written by infra/kafka.sh at every start: edit infra/kafka.sh or defaults.env, not this file.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@$BIND_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$BIND_HOST:$KAFKA_PORT,CONTROLLER://$BIND_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$BIND_HOST:$KAFKA_PORT
+# kafka_listener_conf N: how broker N listens and is reached. The one place for listener and
+# security settings (SASL/TLS would replace PLAINTEXT here and in the clients' settings).
+kafka_listener_conf() {
+  local p c; p=$(kafka_port_of "$1") c=$(kafka_controller_port_of "$1")
+  cat <<EOC
+listeners=PLAINTEXT://$BIND_HOST:$p,CONTROLLER://$BIND_HOST:$c
+advertised.listeners=PLAINTEXT://$BIND_HOST:$p
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$DATA_DIR/kafka
-# One broker: every internal topic has one replica.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-default.replication.factor=1
-min.insync.replicas=1
+EOC
+}
+
+# Every broker is a voter of the controller quorum.
+kafka_quorum_voters() {
+  local i out=()
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do out+=("$i@$BIND_HOST:$(kafka_controller_port_of "$i")"); done
+  (IFS=,; printf '%s' "${out[*]}")
+}
+
+kafka_replication_conf() {
+  if (( KAFKA_BROKERS == 1 )); then
+    echo "# One broker: every internal topic has one replica."
+  else
+    echo "# $KAFKA_BROKERS brokers: every topic has $REPLICATION_FACTOR replicas; a write (acks=all) needs $MIN_INSYNC_REPLICAS in sync."
+  fi
+  local rf=$REPLICATION_FACTOR isr=$MIN_INSYNC_REPLICAS
+  cat <<EOC
+offsets.topic.replication.factor=$rf
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$isr
+default.replication.factor=$rf
+min.insync.replicas=$isr
+EOC
+}
+
+kafka_write_conf() {
+  local n=${1:-1}
+  {
+    echo "# Written by infra/kafka.sh at every start: edit infra/kafka.sh or defaults.env, not this file."
+    echo "process.roles=broker,controller"
+    echo "node.id=$n"
+    echo "controller.quorum.voters=$(kafka_quorum_voters)"
+    kafka_listener_conf "$n"
+    echo "log.dirs=$(kafka_data_dir "$n")"
+    kafka_replication_conf
+    cat <<EOC
 # Topics a client asks for before Debezium has written to them (the processor subscribing to an
 # empty table's topic) are created like Debezium's own (topic.creation.default.partitions=2).
 auto.create.topics.enable=true
@@ -33,48 +67,119 @@ num.partitions=2
 group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
 log.retention.bytes=-1
-EOF
+EOC
+    (( KAFKA_BROKERS == 1 )) || cat <<EOC
+# A broker back from a crash catches up and takes its partitions' leadership back.
+unclean.leader.election.enable=false
+auto.leader.rebalance.enable=true
+EOC
+  } >"$(kafka_conf_file "$n")"
+}
+
+declare -A KAFKA_PIDS=() KAFKA_UP_BEFORE=() KAFKA_LOG_OFFSETS=() KAFKA_T0S=()
+
+# The cluster id every node is formatted with (one quorum): generated once, kept in $DATA_DIR.
+kafka_cluster_id() {
+  local f=$DATA_DIR/kafka-cluster-id
+  # A random base64url UUID, as kafka-storage random-uuid makes.
+  [[ -s $f ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' >"$f"
+  cat "$f"
+}
+
+kafka_start_node() {
+  local n=$1 pid name logf dir conf
+  name=$(node_name kafka "$n") logf=$(kafka_log_file "$n") dir=$(kafka_data_dir "$n") conf=$(kafka_conf_file "$n")
+  if pid=$(running_pid "$name" "$(KAFKA_MARKER "$n")"); then
+    log "$(kafka_what "$n") already running (pid $pid) on $BIND_HOST:$(kafka_port_of "$n")"
+    KAFKA_PIDS[$n]=$pid KAFKA_UP_BEFORE[$n]=1; return 0
+  fi
+  KAFKA_UP_BEFORE[$n]=0
+  require_free_port "$(kafka_port_of "$n")" KAFKA_PORT "$(kafka_what "$n")"
+  require_free_port "$(kafka_controller_port_of "$n")" KAFKA_CONTROLLER_PORT "Kafka's controller"
+  kafka_write_conf "$n"
+  local jopts=(-Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true)
+  if [[ ! -f $dir/meta.properties ]]; then
+    local cid
+    if (( KAFKA_BROKERS == 1 )); then
+      # Format the storage once. The cluster id is a random base64url UUID, as kafka-storage random-uuid makes.
+      cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    else
+      cid=$(kafka_cluster_id)
+    fi
+    log "formatting Kafka storage in $dir (cluster id $cid)"
+    mkdir -p "$dir"
+    "$JAVA" -Xmx256m "${jopts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
+        -t "$cid" -c "$conf" >>"$logf" 2>&1 \
+      || { log_tail "$logf"; die "formatting Kafka storage failed; see $logf"; }
+  fi
+  KAFKA_LOG_OFFSETS[$n]=$(stat -c %s "$logf" 2>/dev/null || echo 0)
+  KAFKA_T0S[$n]=$(date +%s%N)
+  start_bg "$name" "$logf" "$JAVA" "$(KAFKA_MARKER "$n")" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \
+    -XX:MaxGCPauseMillis=20 "${jopts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$conf"
+  KAFKA_PIDS[$n]=$STARTED_PID
+  if (( KAFKA_BROKERS == 1 )); then log "Kafka $KAFKA_VERSION starting (pid $STARTED_PID, log $logf)"
+  else log "Kafka $KAFKA_VERSION node $n starting (pid $STARTED_PID, log $logf)"; fi
 }
 
 kafka_start() {
-  local pid logf=$LOG_DIR/kafka.log
   if (( ! KAFKA_LOCAL )); then kafka_check_external; return 0; fi
-  if pid=$(running_pid kafka "$(KAFKA_MARKER)"); then log "Kafka already running (pid $pid) on $KAFKA_BOOTSTRAP_SERVERS"; KAFKA_PID=$pid KAFKA_WAS_UP=1; return 0; fi
-  KAFKA_WAS_UP=0
   [[ -d $KAFKA_LIBS ]] || die "Kafka $KAFKA_VERSION is not installed in $KAFKA_LIBS: run make install"
   find_java
-  require_free_port "$KAFKA_PORT" KAFKA_PORT Kafka
-  require_free_port "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT "Kafka's controller"
-  kafka_write_conf
-  local jopts=(-Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true)
-  if [[ ! -f $DATA_DIR/kafka/meta.properties ]]; then
-    # Format the storage once. The cluster id is a random base64url UUID, as kafka-storage random-uuid makes.
-    local cid; cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
-    log "formatting Kafka storage in $DATA_DIR/kafka (cluster id $cid)"
-    mkdir -p "$DATA_DIR/kafka"
-    "$JAVA" -Xmx256m "${jopts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
-        -t "$cid" -c "$CONF_DIR/kafka.properties" >>"$logf" 2>&1 \
-      || { log_tail "$logf"; die "formatting Kafka storage failed; see $logf"; }
+  if (( KAFKA_BROKERS > 1 )); then
+    # A node formatted alone (a one-node data dir) cannot join a quorum of several.
+    local i f=0 u=0
+    for (( i = 1; i <= KAFKA_BROKERS; i++ )); do if [[ -f $(kafka_data_dir "$i")/meta.properties ]]; then f=1; else u=1; fi; done
+    if (( f && u )) && [[ ! -s $DATA_DIR/kafka-cluster-id ]]; then
+      die "$DATA_DIR holds the data of a one-broker Kafka: KAFKA_BROKERS=$KAFKA_BROKERS needs make clean (deletes all data) or another DATA_DIR"
+    fi
   fi
-  KAFKA_LOG_OFFSET=$(stat -c %s "$logf" 2>/dev/null || echo 0)
-  KAFKA_T0=$(date +%s%N)
-  start_bg kafka "$logf" "$JAVA" "$(KAFKA_MARKER)" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \
-    -XX:MaxGCPauseMillis=20 "${jopts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$CONF_DIR/kafka.properties"
-  KAFKA_PID=$STARTED_PID
-  log "Kafka $KAFKA_VERSION starting (pid $KAFKA_PID, log $logf)"
+  local i
+  (( KAFKA_BROKERS == 1 )) || kafka_format_nodes
+  # Every node starts before any is waited for: a broker is ready only once the quorum has a majority.
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do kafka_start_node "$i"; done
 }
 
-_kafka_started_line() { tail -c +"$((KAFKA_LOG_OFFSET + 1))" "$LOG_DIR/kafka.log" | grep -q 'Kafka Server started'; }
-_kafka_ready() { tcp_open "$BIND_HOST" "$KAFKA_PORT" && _kafka_started_line; }
+# Several nodes: their storage is formatted side by side (one JVM each; one after the other took
+# about 10 s per node here).
+kafka_format_nodes() {
+  local i pids=() nodes=() cid
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do
+    [[ -f $(kafka_data_dir "$i")/meta.properties ]] && continue
+    running_pid "$(node_name kafka "$i")" "$(KAFKA_MARKER "$i")" >/dev/null && continue
+    cid=$(kafka_cluster_id)
+    log "formatting Kafka storage in $(kafka_data_dir "$i") (cluster id $cid)"
+    mkdir -p "$(kafka_data_dir "$i")"
+    kafka_write_conf "$i"
+    "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true \
+      -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$cid" -c "$(kafka_conf_file "$i")" >>"$(kafka_log_file "$i")" 2>&1 &
+    pids+=("$!") nodes+=("$i")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { log_tail "$(kafka_log_file "${nodes[$i]}")"; die "formatting Kafka storage of node ${nodes[$i]} failed; see $(kafka_log_file "${nodes[$i]}")"; }
+  done
+}
+
+_kafka_ready() {
+  local n=$1
+  tcp_open "$BIND_HOST" "$(kafka_port_of "$n")" \
+    && tail -c +"$((KAFKA_LOG_OFFSETS[$n] + 1))" "$(kafka_log_file "$n")" | grep -q 'Kafka Server started'
+}
+
+kafka_wait_node() {
+  local n=$1 what; what=$(kafka_what "$1")
+  [[ -n ${KAFKA_PIDS[$n]:-} ]] || return 0
+  if (( ${KAFKA_UP_BEFORE[$n]:-0} )); then   # started by an earlier run: its port is enough
+    wait_for_port "$BIND_HOST" "$(kafka_port_of "$n")" "$START_TIMEOUT" "$what" "${KAFKA_PIDS[$n]}" "$(kafka_log_file "$n")"; return 0
+  fi
+  wait_until "$START_TIMEOUT" "$what" "${KAFKA_PIDS[$n]}" "$(kafka_log_file "$n")" _kafka_ready "$n"
+  if (( KAFKA_BROKERS == 1 )); then log "Kafka ready on $KAFKA_BOOTSTRAP_SERVERS ($(( ($(date +%s%N) - KAFKA_T0S[$n]) / 1000000 )) ms)"
+  else log "Kafka node $n ready on $BIND_HOST:$(kafka_port_of "$n") ($(( ($(date +%s%N) - KAFKA_T0S[$n]) / 1000000 )) ms)"; fi
+}
 
 kafka_wait() {
   (( KAFKA_LOCAL )) || return 0
-  [[ -n ${KAFKA_PID:-} ]] || return 0
-  if (( ${KAFKA_WAS_UP:-0} )); then   # started by an earlier run: its port is enough
-    wait_for_port "$BIND_HOST" "$KAFKA_PORT" "$START_TIMEOUT" Kafka "$KAFKA_PID" "$LOG_DIR/kafka.log"; return 0
-  fi
-  wait_until "$START_TIMEOUT" Kafka "$KAFKA_PID" "$LOG_DIR/kafka.log" _kafka_ready
-  log "Kafka ready on $KAFKA_BOOTSTRAP_SERVERS ($(( ($(date +%s%N) - KAFKA_T0) / 1000000 )) ms)"
+  local i
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do kafka_wait_node "$i"; done
 }
 
 kafka_check_external() {
@@ -83,19 +188,79 @@ kafka_check_external() {
   log "using external Kafka at $KAFKA_BOOTSTRAP_SERVERS"
 }
 
-kafka_stop() { stop_component kafka "$(KAFKA_MARKER)"; }
+kafka_stop_node() { stop_component "$(node_name kafka "$1")" "$(KAFKA_MARKER "$1")"; }
+
+# kafka_kill_node N: SIGKILL, no shutdown (make chaos); the pid file stays for a later start to clear.
+kafka_kill_node() {
+  local pid
+  pid=$(running_pid "$(node_name kafka "$1")" "$(KAFKA_MARKER "$1")") || die "Kafka node $1 is not running"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  log "killed Kafka node $1 (pid $pid, SIGKILL)"
+}
+
+kafka_stop() {
+  local i pid nodes
+  nodes=$(extra_nodes kafka "$KAFKA_BROKERS"; seq "$KAFKA_BROKERS" -1 1)
+  # Several brokers are told to stop at once: stopped one after the other, the last ones would wait
+  # in vain for a quorum majority to acknowledge their shutdown (until STOP_TIMEOUT, then SIGKILL).
+  if (( KAFKA_BROKERS > 1 )); then
+    for i in $nodes; do
+      if pid=$(running_pid "$(node_name kafka "$i")" "$(KAFKA_MARKER "$i")"); then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+  fi
+  for i in $nodes; do kafka_stop_node "$i"; done
+}
+
+# kafka_quorum_leader -> the node id of the active controller (the KRaft quorum's leader), empty if unknown
+# (Kafka's own tool: in KRaft the metadata API names a random broker as "controller".) A JVM start
+# on a busy machine, or a quorum in the middle of an election, can take a while: a few bounded tries.
+kafka_quorum_leader() {
+  local i id
+  find_java
+  for (( i = 1; i <= ${1:-3}; i++ )); do
+    id=$(timeout 60 "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -cp "$KAFKA_LIBS/*" \
+      org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" describe --status 2>>"$LOG_DIR/kafka-tools.log" \
+      | sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p') || true
+    [[ $id =~ ^[0-9]+$ ]] && { echo "$id"; return 0; }
+    sleep 2
+  done
+  return 1
+}
 
 kafka_status() {
-  local pid
+  local pid i rc=0 p
   if (( ! KAFKA_LOCAL )); then
     local hp; read -r -a hp <<<"$(host_port_of "$KAFKA_BOOTSTRAP_SERVERS")"
     if tcp_open "${hp[0]}" "${hp[1]}"; then echo "kafka: external $KAFKA_BOOTSTRAP_SERVERS reachable"; else echo "kafka: external $KAFKA_BOOTSTRAP_SERVERS UNREACHABLE"; return 1; fi
-  elif pid=$(running_pid kafka "$(KAFKA_MARKER)"); then
-    if tcp_open "$BIND_HOST" "$KAFKA_PORT"; then echo "kafka: up ($KAFKA_BOOTSTRAP_SERVERS, pid $pid)"; else echo "kafka: starting (pid $pid)"; fi
-  else echo "kafka: down"; return 1; fi
+    return 0
+  fi
+  if (( KAFKA_BROKERS == 1 )); then
+    if pid=$(running_pid kafka "$(KAFKA_MARKER)"); then
+      if tcp_open "$BIND_HOST" "$KAFKA_PORT"; then echo "kafka: up ($KAFKA_BOOTSTRAP_SERVERS, pid $pid)"; else echo "kafka: starting (pid $pid)"; fi
+    else echo "kafka: down"; return 1; fi
+    return 0
+  fi
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do
+    p=$(kafka_port_of "$i")
+    if pid=$(running_pid "$(node_name kafka "$i")" "$(KAFKA_MARKER "$i")"); then
+      if tcp_open "$BIND_HOST" "$p"; then echo "kafka node $i: up ($BIND_HOST:$p, controller :$(kafka_controller_port_of "$i"), pid $pid)"; else echo "kafka node $i: starting (pid $pid)"; fi
+    else echo "kafka node $i: down ($BIND_HOST:$p)"; rc=1; fi
+  done
+  local leader; leader=$(kafka_quorum_leader 1 || true)
+  echo "kafka active controller (quorum leader): ${leader:-unknown}"
+  return $rc
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   CDC_TAG=kafka; cdc_init
-  case ${1:-} in start) kafka_start; kafka_wait ;; restart) kafka_stop; kafka_start; kafka_wait ;; *) dispatch_component kafka "$@" ;; esac
+  case ${1:-} in
+    start) kafka_start; kafka_wait ;;
+    restart) kafka_stop; kafka_start; kafka_wait ;;
+    start-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 start-node N"; find_java; kafka_start_node "$2"; kafka_wait_node "$2" ;;
+    stop-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 stop-node N"; kafka_stop_node "$2" ;;
+    kill-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 kill-node N"; kafka_kill_node "$2" ;;
+    controller) kafka_quorum_leader ;;
+    *) dispatch_component kafka "$@" ;;
+  esac
 fi

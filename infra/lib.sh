@@ -255,8 +255,10 @@ cdc_init() {
   local given_wh=${WAREHOUSE_DATABASE_URL:-} given_wh_admin=${WAREHOUSE_ADMIN_URL:-}
   local given_kafka=${KAFKA_BOOTSTRAP_SERVERS:-} given_connect=${CONNECT_URL:-} given_registry=${SCHEMA_REGISTRY_URL:-}
 
+  topology_load
   # shellcheck source=infra/defaults.env
   source "$INFRA_DIR/defaults.env"
+  topology_check
   mkdir -p "$DATA_DIR"
   DATA_DIR=$(cd "$DATA_DIR" && pwd)
   mkdir -p "$CACHE_DIR"
@@ -271,7 +273,7 @@ cdc_init() {
   local_source="postgres://shop:$(urlencode "$SHOP_PASSWORD")@$h:$SOURCE_PG_PORT/$SOURCE_DB"
   local_wh_admin="postgres://postgres:$(urlencode "$PG_ADMIN_PASSWORD")@$h:$WAREHOUSE_PG_PORT/$WAREHOUSE_DB"
   local_wh="postgres://processor:$(urlencode "$PROCESSOR_PASSWORD")@$h:$WAREHOUSE_PG_PORT/$WAREHOUSE_DB"
-  local_kafka="$h:$KAFKA_PORT"
+  local_kafka=$(topology_kafka_bootstrap)
   local_connect="http://$h:$CONNECT_PORT"
   local_registry="http://$h:$REGISTRY_PORT/apis/ccompat/v7"
 
@@ -311,6 +313,15 @@ cdc_init() {
   # Apicurio's native v3 API (used by the Connect converter), derived from the ccompat URL.
   APICURIO_REGISTRY_URL=${APICURIO_REGISTRY_URL:-${SCHEMA_REGISTRY_URL%/apis/ccompat/v7}/apis/registry/v3}
   PROCESSOR_URL=${PROCESSOR_URL:-http://$h:$PROCESSOR_PORT}
+  # Every worker's and every processor's URL (one entry on one node).
+  local i urls=()
+  if (( CONNECT_LOCAL )); then for (( i = 1; i <= CONNECT_WORKERS; i++ )); do urls+=("http://$h:$(connect_port_of "$i")"); done
+  else urls=("$CONNECT_URL"); fi
+  CONNECT_URLS=$(IFS=,; echo "${urls[*]}")
+  urls=()
+  for (( i = 1; i <= PROCESSORS; i++ )); do urls+=("http://$h:$(processor_port_of "$i")"); done
+  (( PROCESSORS > 1 )) || urls=("$PROCESSOR_URL")
+  PROCESSOR_URLS=$(IFS=,; echo "${urls[*]}")
 
   # What Debezium connects to (the worker resolves ${env:DEBEZIUM_*} in connectors/orders-source.json).
   parse_pg_url "$SOURCE_DATABASE_URL" _SRC
@@ -329,6 +340,72 @@ cdc_init() {
   REGISTRY_HOME=$DIST_DIR/apicurio-registry-$REGISTRY_VERSION
 }
 
+# ---------------------------------------------------------------- topology
+# One node of each kind by default; with more, node 1 keeps the one-node names (kafka, connect,
+# processor: pid file, log, data dir) and node i>1 is <kind>-i. Ports: defaults.env.
+
+# topology_load: the counts make up recorded in $DATA_DIR/topology.env, unless set in the environment.
+topology_load() {
+  local f=${DATA_DIR:-$REPO_DIR/.data}/topology.env line k
+  [[ -f $f ]] || return 0
+  while IFS= read -r line; do
+    [[ $line =~ ^(KAFKA_BROKERS|CONNECT_WORKERS|PROCESSORS)=([0-9]+)$ ]] || continue
+    k=${BASH_REMATCH[1]}
+    [[ -n ${!k:-} ]] || printf -v "$k" '%s' "${BASH_REMATCH[2]}"
+  done <"$f"
+}
+
+topology_check() {
+  local k
+  for k in KAFKA_BROKERS CONNECT_WORKERS PROCESSORS KAFKA_PORT_STEP CONNECT_PORT_STEP PROCESSOR_PORT_STEP; do
+    [[ ${!k} =~ ^[1-9][0-9]*$ ]] || die "$k=${!k}: a positive whole number is needed"
+  done
+  # Replicas of every topic: three when there are three brokers or more; a write needs two of them.
+  REPLICATION_FACTOR=$(( KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3 ))
+  MIN_INSYNC_REPLICAS=$(( KAFKA_BROKERS >= 3 ? 2 : 1 ))
+}
+
+# topology_record: make up writes the counts it starts; a KRaft quorum cannot change its size in place.
+topology_record() {
+  local f=$DATA_DIR/topology.env had
+  if [[ -f $f && -d $DATA_DIR/kafka ]]; then
+    had=$(sed -n 's/^KAFKA_BROKERS=//p' "$f")
+    [[ -z $had || $had == "$KAFKA_BROKERS" ]] \
+      || die "the Kafka data in $DATA_DIR belongs to $had broker(s), not KAFKA_BROKERS=$KAFKA_BROKERS: run make clean (deletes all data) or keep KAFKA_BROKERS=$had"
+  fi
+  printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" >"$f"
+}
+
+is_cluster() { (( KAFKA_BROKERS > 1 || CONNECT_WORKERS > 1 || PROCESSORS > 1 )); }
+node_name() { if (( $2 == 1 )); then printf '%s' "$1"; else printf '%s-%s' "$1" "$2"; fi; }  # node_name kafka 2 -> kafka-2
+kafka_port_of() { printf '%s' $(( KAFKA_PORT + ($1 - 1) * KAFKA_PORT_STEP )); }
+kafka_controller_port_of() { printf '%s' $(( KAFKA_CONTROLLER_PORT + ($1 - 1) * KAFKA_PORT_STEP )); }
+connect_port_of() { printf '%s' $(( CONNECT_PORT + ($1 - 1) * CONNECT_PORT_STEP )); }
+processor_port_of() { printf '%s' $(( PROCESSOR_PORT + ($1 - 1) * PROCESSOR_PORT_STEP )); }
+topology_kafka_bootstrap() {
+  local i out=()
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do out+=("$BIND_HOST:$(kafka_port_of "$i")"); done
+  (IFS=,; printf '%s' "${out[*]}")
+}
+# Every port a local node of the topology listens on (make down checks them).
+topology_ports() {
+  local i
+  for (( i = 1; i <= KAFKA_BROKERS; i++ )); do printf 'KAFKA_PORT[%s]=%s KAFKA_CONTROLLER_PORT[%s]=%s ' "$i" "$(kafka_port_of "$i")" "$i" "$(kafka_controller_port_of "$i")"; done
+  for (( i = 1; i <= CONNECT_WORKERS; i++ )); do printf 'CONNECT_PORT[%s]=%s ' "$i" "$(connect_port_of "$i")"; done
+  for (( i = 1; i <= PROCESSORS; i++ )); do printf 'PROCESSOR_PORT[%s]=%s ' "$i" "$(processor_port_of "$i")"; done
+}
+
+# extra_nodes KIND MAX: indexes of pid files <kind>-i beyond MAX (left by a larger topology), so make down stops them too.
+extra_nodes() {
+  local f n
+  for f in "$RUN_DIR/$1"-*.pid; do
+    [[ -e $f ]] || continue
+    n=${f##*/"$1"-}; n=${n%.pid}
+    [[ $n =~ ^[0-9]+$ ]] && (( n > $2 )) && printf '%s\n' "$n"
+  done
+  return 0
+}
+
 pom_prop() { sed -n "s#.*<$1>\(.*\)</$1>.*#\1#p" "$INFRA_DIR/maven/pom.xml" | head -1; }
 
 # The KEY=value lines of `make env` (no passwords other than inside the URLs).
@@ -337,8 +414,10 @@ ENV_KEYS=(SOURCE_DATABASE_URL SOURCE_ADMIN_URL SOURCE_MONITOR_URL WAREHOUSE_DATA
           DATA_DIR LOG_DIR)
 
 print_env() {
-  local k v
-  for k in "${ENV_KEYS[@]}"; do
+  local k v keys=("${ENV_KEYS[@]}")
+  # A cluster: every worker's and processor's address too (KAFKA_BOOTSTRAP_SERVERS names every broker).
+  is_cluster && keys+=(CONNECT_URLS PROCESSOR_URLS KAFKA_BROKERS CONNECT_WORKERS PROCESSORS)
+  for k in "${keys[@]}"; do
     v=${!k}
     if [[ $v =~ ^[A-Za-z0-9_./:@%,+=-]*$ ]]; then printf '%s=%s\n' "$k" "$v"
     else printf "%s='%s'\n" "$k" "${v//\'/\'\\\'\'}"; fi
@@ -347,7 +426,7 @@ print_env() {
 
 export_env() {
   local k
-  for k in "${ENV_KEYS[@]}" "${SECRET_KEYS[@]}"; do export "${k?}"; done
+  for k in "${ENV_KEYS[@]}" "${SECRET_KEYS[@]}" CONNECT_URLS PROCESSOR_URLS; do export "${k?}"; done
 }
 
 # dispatch_component NAME "$@": the CLI of a per-component script (start|stop|restart|status)

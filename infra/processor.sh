@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The TypeScript processor (processor/, built to dist/): `infra/processor.sh start|stop|restart|status|build`.
+# The TypeScript processor (processor/, built to dist/): `infra/processor.sh start|stop|restart|status|build`,
+# per instance `start-node|stop-node|kill-node N` (PROCESSORS instances in one consumer group).
 # start: npm ci if node_modules is missing or stale, npm run build if sources changed, then
 # node dist/processor/src/main.js in the background with the env of `make env`, log in
 # $LOG_DIR/processor.log, and a bounded wait for GET $PROCESSOR_URL/health.
@@ -48,49 +49,91 @@ processor_build() {
   mkdir -p "$REPO_DIR/dist"; touch "$stamp"
 }
 
-processor_start() {
-  local pid main logf=$LOG_DIR/processor.log
-  main=$(PROCESSOR_MAIN)
-  processor_build
-  if pid=$(running_pid processor "$main"); then
+# processor_start_node N: processor N (1: "processor", i>1: "processor-i") on its own health port,
+# in the one consumer group: the group shares the topics' partitions among the processors.
+processor_start_node() {
+  local n=$1 pid main name logf port url
+  main=$(PROCESSOR_MAIN) name=$(node_name processor "$n") logf=$LOG_DIR/$(node_name processor "$n").log
+  port=$(processor_port_of "$n") url=http://$BIND_HOST:$(processor_port_of "$n")
+  (( PROCESSORS > 1 )) || url=$PROCESSOR_URL
+  if pid=$(running_pid "$name" "$main"); then
     # A processor started before the last build runs old code: restart it (graceful; it resumes
     # from the offsets stored in the warehouse, so nothing is lost or doubled).
-    if [[ $REPO_DIR/dist/.cdc-build-stamp -nt $(pidfile processor) ]]; then
-      log "processor (pid $pid) runs an older build: restarting it"
-      processor_stop
+    if [[ $REPO_DIR/dist/.cdc-build-stamp -nt $(pidfile "$name") ]]; then
+      log "$name (pid $pid) runs an older build: restarting it"
+      processor_stop_node "$n"
     else
-      log "processor already running (pid $pid)"; return 0
+      log "$name already running (pid $pid)"; return 0
     fi
   fi
   if [[ ! -f $main ]]; then
     warn "processor not built yet (no dist/processor/src/main.js): the pipeline runs up to Kafka; start it later with infra/processor.sh start"
     return 0
   fi
-  require_free_port "$PROCESSOR_PORT" PROCESSOR_PORT processor
+  require_free_port "$port" PROCESSOR_PORT "$name"
   export_env
   # With CONNECT_URL (make env) the processor follows capture: every Debezium connector of the
   # worker, but those whose config says cdc.warehouse.follow=false (the tests' own), or only
   # PROCESSOR_CONNECTORS when set.
-  local t0; t0=$(date +%s%N)
-  ( cd "$REPO_DIR" && start_bg processor "$logf" node "$main" )
-  pid=$(<"$(pidfile processor)")
-  log "processor starting (pid $pid, log $logf)"
-  wait_for_http "$PROCESSOR_URL/health" "$PROCESSOR_START_TIMEOUT" processor "$pid" "$logf"
-  log "processor healthy at $PROCESSOR_URL ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+  local t0 envs=(); t0=$(date +%s%N)
+  if (( PROCESSORS > 1 )); then
+    # Its own port and client id (make status tells the group's members apart by it); the
+    # processors ask different Connect workers, so one worker down leaves the others informed.
+    local urls; IFS=, read -r -a urls <<<"$CONNECT_URLS"
+    envs=(PROCESSOR_PORT="$port" PROCESSOR_URL="$url" PROCESSOR_CLIENT_ID="cdc-processor-$n"
+          CONNECT_URL="${urls[$(( (n - 1) % ${#urls[@]} ))]}")
+  fi
+  ( cd "$REPO_DIR" && start_bg "$name" "$logf" env "${envs[@]}" node "$main" )
+  pid=$(<"$(pidfile "$name")")
+  log "$name starting (pid $pid, log $logf)"
+  wait_for_http "$url/health" "$PROCESSOR_START_TIMEOUT" "$name" "$pid" "$logf"
+  log "$name healthy at $url ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 }
 
-processor_stop() { stop_component processor "$(PROCESSOR_MAIN)"; }
+processor_start() {
+  local i
+  processor_build
+  for (( i = 1; i <= PROCESSORS; i++ )); do processor_start_node "$i"; done
+}
+
+processor_stop_node() { stop_component "$(node_name processor "$1")" "$(PROCESSOR_MAIN)"; }
+
+processor_stop() {
+  local i
+  for i in $(extra_nodes processor "$PROCESSORS"); do processor_stop_node "$i"; done
+  for (( i = PROCESSORS; i >= 1; i-- )); do processor_stop_node "$i"; done
+}
+
+# processor_kill_node N: SIGKILL, no shutdown (make chaos).
+processor_kill_node() {
+  local pid name; name=$(node_name processor "$1")
+  pid=$(running_pid "$name" "$(PROCESSOR_MAIN)") || die "$name is not running"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  log "killed $name (pid $pid, SIGKILL)"
+}
 
 processor_status() {
-  local pid code
-  if pid=$(running_pid processor "$(PROCESSOR_MAIN)"); then
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$PROCESSOR_URL/health" || true)
-    echo "processor: up (pid $pid, $PROCESSOR_URL/health -> HTTP $code)"
-  elif [[ -f $(PROCESSOR_MAIN) ]]; then echo "processor: down"; return 1
-  else echo "processor: not built yet"; return 1; fi
+  local pid code i rc=0 name url
+  for (( i = 1; i <= PROCESSORS; i++ )); do
+    name=$(node_name processor "$i") url=http://$BIND_HOST:$(processor_port_of "$i")
+    (( PROCESSORS > 1 )) || url=$PROCESSOR_URL
+    if pid=$(running_pid "$name" "$(PROCESSOR_MAIN)"); then
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/health" || true)
+      echo "$name: up (pid $pid, $url/health -> HTTP $code)"
+    elif [[ -f $(PROCESSOR_MAIN) ]]; then echo "$name: down"; rc=1
+    else echo "$name: not built yet"; rc=1; fi
+  done
+  return $rc
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   CDC_TAG=processor; cdc_init
-  case ${1:-} in build) processor_build ;; *) dispatch_component processor "$@" ;; esac
+  case ${1:-} in
+    build) processor_build ;;
+    start-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 start-node N"; processor_build; processor_start_node "$2" ;;
+    stop-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 stop-node N"; processor_stop_node "$2" ;;
+    kill-node) [[ ${2:-} =~ ^[0-9]+$ ]] || die "usage: $0 kill-node N"; processor_kill_node "$2" ;;
+    *) dispatch_component processor "$@" ;;
+  esac
 fi

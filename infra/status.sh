@@ -79,5 +79,9 @@ connect_status || rc=1
 slots_status || rc=1
 processor_status || rc=1
 consistency_status
+if is_cluster; then
+  # Partition leaders and in-sync replicas, and which processor holds which partitions.
+  node "$INFRA_DIR/cluster-status.js" "$KAFKA_BOOTSTRAP_SERVERS" "${PROCESSOR_GROUP_ID:-cdc-warehouse}" || rc=1
+fi
 [[ -f $REPO_DIR/bi/status.sh ]] && { bash "$REPO_DIR/bi/status.sh" || rc=1; }
 exit $rc

@@ -11,7 +11,9 @@ for f in pg kafka registry connect processor install migrate; do
 done
 
 cdc_init
+topology_record
 log "data in $DATA_DIR, logs in $LOG_DIR, downloads in $CACHE_DIR"
+is_cluster && log "cluster: $KAFKA_BROKERS Kafka broker(s) (replication factor $REPLICATION_FACTOR, min.insync.replicas $MIN_INSYNC_REPLICAS), $CONNECT_WORKERS Connect worker(s), $PROCESSORS processor(s)"
 
 # 1. Prerequisites, and every external component reachable (fail fast, before starting anything).
 install_all
@@ -77,8 +79,8 @@ cat <<EOF
     source PostgreSQL   $(pg_url_without_password "$SOURCE_DATABASE_URL")   (table public.orders)
     Kafka               $KAFKA_BOOTSTRAP_SERVERS   (topic dbserver1.public.orders)
     schema registry     $SCHEMA_REGISTRY_URL   (Apicurio API: $APICURIO_REGISTRY_URL)
-    Kafka Connect       $CONNECT_URL/connectors/$CONNECTOR_NAME/status
-    processor           $PROCESSOR_URL/health
+    Kafka Connect       $CONNECT_URL/connectors/$CONNECTOR_NAME/status$( (( CONNECT_WORKERS == 1 )) || printf '   (workers: %s)' "$CONNECT_URLS")
+    processor           $PROCESSOR_URL/health$( (( PROCESSORS == 1 )) || printf '   (all: %s)' "$PROCESSOR_URLS")
     warehouse           $(pg_url_without_password "$WAREHOUSE_DATABASE_URL")
   connect:  eval "\$(make -s env)"; psql "\$ANALYST_DATABASE_URL"      (read-only analyst role; make env prints every URL)
   BI tool:  PostgreSQL at host $_W_HOST port $_W_PORT, database $_W_DB, user analyst, password: make -s env | grep ANALYST; or make bi (Apache Superset on port $BI_PORT)

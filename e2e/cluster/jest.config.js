@@ -1,0 +1,20 @@
+// make test-cluster: the cluster tier, apart from make test (own file suffix, own config): it brings
+// up a cluster of its own (3 brokers, 2 Connect workers, 2 processors), runs make chaos, stops it.
+const path = require('path');
+const root = path.resolve(__dirname, '../..');
+const tsJest = ['ts-jest', { tsconfig: { ...require(path.join(root, 'tsconfig.json')).compilerOptions, sourceMap: false } }];
+module.exports = {
+  rootDir: root,
+  // A cold cluster start on a small machine takes minutes, and the chaos run tens of minutes.
+  testTimeout: 60 * 60 * 1000,
+  projects: [
+    {
+      displayName: 'cluster',
+      rootDir: root,
+      roots: ['<rootDir>/e2e/cluster'],
+      testEnvironment: 'node',
+      transform: { '^.+\\.ts$': tsJest },
+      testMatch: ['<rootDir>/e2e/cluster/**/*.cluster-test.ts'],
+    },
+  ],
+};
