@@ -1,6 +1,8 @@
 // Writes one micro-batch in ONE warehouse transaction: lock offsets, drop what was already
-// written, create/evolve tables, COPY into staging, append history, merge current rows,
-// record rejects, move offsets, commit. A crash anywhere before COMMIT leaves no trace.
+// written, create/evolve tables, COPY into staging, append history, merge current rows (only
+// those outside a source transaction when it is loaded whole: the watermark step, consistency.ts,
+// merges the rest), count events per source transaction, record rejects, move offsets, commit.
+// A crash anywhere before COMMIT leaves no trace.
 import { Client } from 'pg';
 import type { ChangeEvent, Decoded, TransactionEnd } from './decode';
 import { TransactionCounts, recordTransactionsSql, recordProgressSql } from './transactions';
