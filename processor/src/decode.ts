@@ -91,6 +91,12 @@ export class Decoder {
   private readonly tables = new Map<string, string>();
   /** Per value schema id: the lean reader (see leanEnvelope), or null where it cannot be built. */
   private readonly readers = new Map<number, { type: avro.Type; resolver: avro.Resolver } | null>();
+  /** Schemas already fetched, read without an await (a microtask per schema per message
+   *  showed in profiles), and per value schema whether it is Debezium's transaction record. */
+  private readonly known = new Map<number, WriterSchema>();
+  private readonly isTransaction = new Map<number, boolean>();
+  /** Per value schema id, per key schema id: the models' cache key, built once. */
+  private readonly schemaKeys = new Map<number, Map<number, string>>();
 
   constructor(private readonly schemas: SchemaSource) {}
 
@@ -106,8 +112,13 @@ export class Decoder {
     let keyRecord: any = null;
     try {
       const v = parseWire(value);
-      valueSchema = await this.schema(v.schemaId);
-      if (valueSchema.raw?.['connect.name'] === TRANSACTION_VALUE || `${valueSchema.raw?.namespace}.${valueSchema.raw?.name}` === TRANSACTION_VALUE) {
+      valueSchema = this.known.get(v.schemaId) ?? (await this.schema(v.schemaId));
+      let transaction = this.isTransaction.get(valueSchema.id);
+      if (transaction === undefined) {
+        transaction = valueSchema.raw?.['connect.name'] === TRANSACTION_VALUE || `${valueSchema.raw?.namespace}.${valueSchema.raw?.name}` === TRANSACTION_VALUE;
+        this.isTransaction.set(valueSchema.id, transaction);
+      }
+      if (transaction) {
         const end = transactionEnd(topic, valueSchema.type.fromBuffer(v.payload));
         return end ? { kind: 'transaction', end } : { kind: 'skip', why: 'transaction begin' };
       }
@@ -116,7 +127,7 @@ export class Decoder {
       if (lean && envelope.op === 'd') envelope = valueSchema.type.fromBuffer(v.payload);
       if (key !== null) {
         const k = parseWire(key);
-        keySchema = await this.schema(k.schemaId);
+        keySchema = this.known.get(k.schemaId) ?? (await this.schema(k.schemaId));
         keyRecord = keySchema.type.fromBuffer(k.payload);
       }
     } catch (err) {
@@ -148,7 +159,10 @@ export class Decoder {
       return { kind: 'reject', stage: 'validate', table, reason: `unsupported operation ${JSON.stringify(op)}`, payload: envelope };
     }
 
-    const schemaKey = `${valueSchema.id}/${keySchema.id}`;
+    let keys = this.schemaKeys.get(valueSchema.id);
+    if (!keys) this.schemaKeys.set(valueSchema.id, (keys = new Map()));
+    let schemaKey = keys.get(keySchema.id);
+    if (schemaKey === undefined) keys.set(keySchema.id, (schemaKey = `${valueSchema.id}/${keySchema.id}`));
     let model = this.models.get(schemaKey);
     if (!model) {
       try {
@@ -186,7 +200,9 @@ export class Decoder {
    *  rejects the message; any other failure is the registry's and is retried. */
   private async schema(id: number): Promise<WriterSchema> {
     try {
-      return await this.schemas.get(id);
+      const schema = await this.schemas.get(id);
+      this.known.set(id, schema);
+      return schema;
     } catch (err) {
       if (err instanceof UnknownSchemaError || err instanceof UnsupportedSchemaError || err instanceof RegistryUnavailableError) throw err;
       throw new RegistryUnavailableError(`schema id ${id}: ${(err as Error)?.message ?? err}`, { cause: err });

@@ -98,6 +98,34 @@ describe('decoding Debezium change events', () => {
     await expect(broken.decode('dbserver1.public.orders', m.key, m.value)).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
   });
 
+  // Asking the schema source (a promise) for every message cost two microtask turns per
+  // event; a fetched schema is kept by the decoder itself, as the registry client does.
+  it('asks the schema source once per schema id, not once per message', async () => {
+    const schemas = new FakeSchemas();
+    const valueId = schemas.add(7, envelopeSchema('orders', ordersValueFields));
+    const keyId = schemas.add(3, keySchema('orders'));
+    const asked: number[] = [];
+    const decoder = new Decoder({ get: (id) => (asked.push(id), schemas.get(id)) });
+    for (const n of [1n, 2n, 3n]) {
+      const d = await decoder.decode('dbserver1.public.orders', wire(keyId, schemas.type(keyId), { order_id: n }), wire(valueId, schemas.type(valueId), envelope('c', null, order(n))));
+      expect(d.kind === 'event' && d.event.row.order_id).toBe(n);
+    }
+    expect(asked.sort()).toEqual([3, 7]);
+  });
+
+  it('asks again for a schema whose fetch failed', async () => {
+    const { encode } = setup();
+    const schemas = new FakeSchemas();
+    schemas.add(7, envelopeSchema('orders', ordersValueFields));
+    schemas.add(3, keySchema('orders'));
+    let fail = true;
+    const decoder = new Decoder({ get: (id) => (fail ? Promise.reject(new Error('connect ECONNREFUSED')) : schemas.get(id)) });
+    const m = encode(envelope('c', null, order(1n)));
+    await expect(decoder.decode('dbserver1.public.orders', m.key, m.value)).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    fail = false;
+    expect((await decoder.decode('dbserver1.public.orders', m.key, m.value)).kind).toBe('event');
+  });
+
   it('parses the wire header', () => {
     expect(parseWire(Buffer.from([0, 0, 0, 1, 2, 42]))).toEqual({ schemaId: 258, payload: Buffer.from([42]) });
     expect(() => parseWire(Buffer.from([0, 1]))).toThrow(/too short/);
