@@ -34,6 +34,7 @@ function fakeRecord(inCapture: string[] = []) {
     async connectorGone(c: string) { gone.push(c); },
     async claim(): Promise<Refusals> { return new Map(); },
     async pending() { return []; },
+    async retryUnanswered(): Promise<string[]> { return []; },
     async inCapture() { return inCapture; },
   };
   return record;
