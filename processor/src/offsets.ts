@@ -18,18 +18,24 @@ export interface TopicPartition {
 export async function lockOffsets(client: ClientBase, group: string, tps: TopicPartition[], maxLsn?: Map<string, bigint | null>): Promise<Map<string, bigint>> {
   const topics = tps.map((t) => t.topic);
   const partitions = tps.map((t) => t.partition);
-  await client.query(
-    `INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset)
-     SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
-     ON CONFLICT DO NOTHING`,
-    [group, topics, partitions],
-  );
-  const res = await client.query(
+  const select = () => client.query(
     `SELECT topic, partition, next_offset::text AS next, max_source_lsn::text AS max_lsn FROM cdc.offsets
      WHERE consumer_group = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
      ORDER BY topic, partition FOR UPDATE`,
     [group, topics, partitions],
   );
+  // The rows exist after a partition's first batch: one round trip then. A new partition's row
+  // is made first (ON CONFLICT: another writer may make it at the same moment), then locked.
+  let res = await select();
+  if (res.rows.length < tps.length) {
+    await client.query(
+      `INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset)
+       SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+       ON CONFLICT DO NOTHING`,
+      [group, topics, partitions],
+    );
+    res = await select();
+  }
   for (const r of res.rows) maxLsn?.set(tpKey(r.topic, r.partition), r.max_lsn === null ? null : BigInt(r.max_lsn));
   return new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)]));
 }
