@@ -74,6 +74,10 @@ const schema = {
       doc: "'transaction': a change made in a source transaction reaches <table>_latest and _history with its whole transaction, when the consistency watermark passes it (sources whose connector has provide.transaction.metadata and whose <prefix>.transaction topic this processor reads). 'event': each change as soon as its batch commits.",
       format: ['transaction', 'event'], default: 'transaction', env: 'APPLY_MODE',
     },
+    stepGapMs: {
+      doc: 'In transaction mode, the least time between two watermark steps after batches (each step makes whole transactions visible; more steps cost warehouse CPU).',
+      format: 'nat', default: 20, env: 'APPLY_STEP_GAP_MS',
+    },
   },
   retry: {
     maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
@@ -101,7 +105,7 @@ export interface Config {
   naming: { homePrefix: string };
   registry: { url: string };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
-  apply: { mode: 'transaction' | 'event' };
+  apply: { mode: 'transaction' | 'event'; stepGapMs: number };
   retry: { maxBackoffMs: number };
   http: { host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };

@@ -1,8 +1,8 @@
 // The consistency watermark (migrations 0005, 0006; docs/ARCHITECTURE.md §6b): one step,
 // cdc.advance_consistency(), moves each source's watermark over the transactions that became
 // whole since and merges their changes into `<table>_latest`; the gauges show it. The step is
-// its own database transaction, run after every batch a lane commits (coalesced: one at a time,
-// one more if batches committed meanwhile) and every second: the END record and a transaction's
+// its own database transaction, run after the batches lanes commit (one at a time, at least
+// APPLY_STEP_GAP_MS apart, one more if batches committed meanwhile) and every second: the END record and a transaction's
 // events land through different lanes, each of whose commits alone may not see the other's, and
 // a step on its own reads what all have committed.
 import type { Pool } from 'pg';
@@ -29,7 +29,7 @@ export interface ConsistencySteps {
 }
 
 /** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. */
-export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000): Promise<ConsistencySteps | null> {
+export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000, minGapMs = 20): Promise<ConsistencySteps | null> {
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -42,6 +42,22 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   let failing = false;
   let busy = false;
   let again = false;
+  let lastStart = 0;
+  let scheduled: NodeJS.Timeout | null = null;
+  // Steps after batches are at least minGapMs apart: at a few changes per batch a step after
+  // every one would take a core of the warehouse's CPU; a step passes whatever became whole.
+  const kick = (): void => {
+    if (stopped || scheduled) return;
+    const wait = lastStart + minGapMs - Date.now();
+    if (wait <= 0) {
+      void step();
+      return;
+    }
+    scheduled = setTimeout(() => {
+      scheduled = null;
+      void step();
+    }, wait);
+  };
   const step = async (): Promise<void> => {
     if (busy) {
       again = true;
@@ -49,6 +65,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     }
     busy = true;
     again = false;
+    lastStart = Date.now();
     const end = stepSeconds.startTimer();
     try {
       for (const w of await advanceConsistency(pool)) {
@@ -67,14 +84,18 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
       end();
       busy = false;
     }
-    if (again && !stopped) await step();
+    if (again) kick();
   };
   let stopped = false;
   const timer = setInterval(() => void step(), intervalMs);
   timer.unref();
   void step();
   return {
-    kick: () => { if (!stopped) void step(); },
-    stop: () => { stopped = true; clearInterval(timer); },
+    kick,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      if (scheduled) clearTimeout(scheduled);
+    },
   };
 }

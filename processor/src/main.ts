@@ -123,9 +123,10 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
-  const consistency = await startConsistency(offsetsPool, metrics, log);
+  const consistency = await startConsistency(offsetsPool, metrics, log, 1000, config.apply.stepGapMs);
   // A committed batch may complete a transaction: the step publishes it without waiting a second.
-  pipeline.afterBatch = () => consistency?.kick();
+  // Per batch (event mode) nothing waits for the watermark: the step each second is enough.
+  if (config.apply.mode === 'transaction') pipeline.afterBatch = () => consistency?.kick();
 
   const follower = config.connect.url
     ? new CaptureFollower(
