@@ -104,7 +104,15 @@ DECLARE
 BEGIN
     -- One step at a time (several processors, lanes kicking it after their commits).
     PERFORM pg_advisory_xact_lock(1128547121, 5);
-    FOR p IN SELECT DISTINCT topic_prefix FROM cdc.transactions
+    -- The sources: those with a watermark, and any with END records but none yet, found by
+    -- skipping through the (topic_prefix, end_lsn) index (a DISTINCT would read the whole table,
+    -- whose rows come and go by the thousand).
+    FOR p IN WITH RECURSIVE found(v) AS (
+                 SELECT min(x.topic_prefix) FROM cdc.transactions AS x
+                 UNION ALL
+                 SELECT (SELECT min(x.topic_prefix) FROM cdc.transactions AS x WHERE x.topic_prefix > f.v)
+                   FROM found AS f WHERE f.v IS NOT NULL)
+             SELECT v FROM found WHERE v IS NOT NULL
              UNION SELECT topic_prefix FROM cdc.consistency LOOP
         INSERT INTO cdc.consistency (topic_prefix) VALUES (p) ON CONFLICT DO NOTHING;
         SELECT * INTO w FROM cdc.consistency AS c WHERE c.topic_prefix = p FOR UPDATE;
@@ -148,9 +156,12 @@ BEGIN
              WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1) AND x.end_lsn <= last_lsn
                AND g.topic_prefix = p AND g.xid = x.xid;
         END IF;
-        -- One row per source transaction would grow without end: those behind the watermark
-        -- have served (an END re-sent later lands behind it and goes at the next step).
-        DELETE FROM cdc.transactions AS x WHERE x.topic_prefix = p AND x.end_lsn < last_lsn;
+        -- One row per source transaction would grow without end: those the watermark passed
+        -- have served. Only the range it moved over: the index below the old watermark holds
+        -- the dead entries of every earlier step until vacuum; walking them each step costs more
+        -- than the step. (An END re-sent behind the watermark is not recorded: transactions.ts.)
+        DELETE FROM cdc.transactions AS x
+         WHERE x.topic_prefix = p AND x.end_lsn >= coalesce(w.consistent_lsn, -1) AND x.end_lsn < last_lsn;
         UPDATE cdc.consistency AS c
            SET consistent_lsn = last_lsn, consistent_through = through, updated_at = now(),
                pending = (SELECT count(*) FROM cdc.transactions AS x WHERE x.topic_prefix = p AND x.end_lsn > coalesce(last_lsn, -1))
@@ -160,6 +171,11 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Rows of both come and go with every source transaction: vacuum them often, not at 20% of
+-- a table that is nearly empty.
+ALTER TABLE cdc.transactions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000);
+ALTER TABLE cdc.transaction_progress SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000);
 
 -- Stops loading one table in whole transactions (a processor switched to APPLY_MODE=event):
 -- what waits for the watermark is merged now, so no change is left behind.

@@ -175,6 +175,11 @@ export async function dropWarehouseSide(table: string, topics: string[], group: 
   await warehouse().query(`DROP TABLE IF EXISTS ${q(`${table}_fact`)}, ${q(`${table}_latest`)}, ${q(`${table}_truncates`)}`).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.captured_tables WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.published_tables WHERE warehouse_table = $1', [table]).catch(() => undefined);
+  // Events counted for the table's transactions (a test connector with transaction metadata).
+  const parts = topics.map((t) => t.split('.')).filter((p) => p.length === 3);
+  await warehouse().query(
+    'DELETE FROM cdc.transaction_progress WHERE (topic_prefix, collection) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+    [parts.map((p) => p[0]), parts.map((p) => `${p[1]}.${p[2]}`)]).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.offsets WHERE consumer_group = $1 OR topic = ANY ($2)', [group, topics]).catch(() => undefined);
   await warehouse().query('DELETE FROM cdc.rejected_events WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
 }

@@ -68,6 +68,9 @@ export function recordTransactionsSql(ends: Array<{ end: TransactionEnd; partiti
     text:
       'INSERT INTO cdc.transactions (topic_prefix, id, xid, end_lsn, commit_ts, event_count, collections, kafka_partition, kafka_offset) ' +
       "SELECT a, b, c, d, to_timestamp(e::numeric / 1000), f, g, h, i FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::jsonb[], $8::int[], $9::bigint[]) AS u(a, b, c, d, e, f, g, h, i) " +
+      // An END the watermark already passed (Debezium re-sent it after its row was dropped) is
+      // not recorded again: the step only clears what lies beyond the watermark.
+      'WHERE d > coalesce((SELECT w.consistent_lsn FROM cdc.consistency AS w WHERE w.topic_prefix = a), -1) ' +
       'ON CONFLICT DO NOTHING',
     values: [
       ends.map((x) => x.end.prefix), ends.map((x) => x.end.id), ends.map((x) => x.end.xid.toString()), ends.map((x) => x.end.endLsn.toString()),
