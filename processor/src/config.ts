@@ -75,8 +75,8 @@ const schema = {
       format: ['transaction', 'event'], default: 'transaction', env: 'APPLY_MODE',
     },
     stepGapMs: {
-      doc: 'In transaction mode, the least time between two watermark steps after batches (each step makes whole transactions visible; more steps cost warehouse CPU).',
-      format: 'nat', default: 20, env: 'APPLY_STEP_GAP_MS',
+      doc: 'In transaction mode, the least time between two watermark steps after batches, and never less than the last step took (each step makes whole transactions visible; more steps cost warehouse CPU).',
+      format: 'nat', default: 5, env: 'APPLY_STEP_GAP_MS',
     },
   },
   retry: {

@@ -29,7 +29,7 @@ export interface ConsistencySteps {
 }
 
 /** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. */
-export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000, minGapMs = 20): Promise<ConsistencySteps | null> {
+export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000, minGapMs = 5): Promise<ConsistencySteps | null> {
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -43,12 +43,14 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   let busy = false;
   let again = false;
   let lastStart = 0;
+  let lastMs = 0;
   let scheduled: NodeJS.Timeout | null = null;
-  // Steps after batches are at least minGapMs apart: at a few changes per batch a step after
-  // every one would take a core of the warehouse's CPU; a step passes whatever became whole.
+  // Steps after batches are at least minGapMs apart, and at least as far apart as the last step
+  // took: at a few changes per batch a step after every one would take much of a core of the
+  // warehouse's CPU, and a step passes whatever became whole meanwhile.
   const kick = (): void => {
     if (stopped || scheduled) return;
-    const wait = lastStart + minGapMs - Date.now();
+    const wait = lastStart + Math.max(minGapMs, lastMs) - Date.now();
     if (wait <= 0) {
       void step();
       return;
@@ -82,6 +84,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
       failing = true;
     } finally {
       end();
+      lastMs = Date.now() - lastStart;
       busy = false;
     }
     if (again) kick();
