@@ -2,6 +2,7 @@
 // The value stored is the next offset to consume.
 import type { ClientBase, Pool } from 'pg';
 import type { OffsetGap } from './errors';
+import type { Statement } from './sql';
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -72,17 +73,23 @@ export function startPosition(stored: bigint | null, low: bigint): { cover: bigi
 /** Sets the stored positions to exactly the next offset after the batch. findGaps ran under the
  *  same row locks and offsets below the stored ones were dropped, so this only moves forward;
  *  no GREATEST here, which would hide a batch that does not fit. */
-export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint; maxLsn?: bigint | null }>): Promise<void> {
+export function saveOffsetsSql(group: string, next: Map<string, { tp: TopicPartition; offset: bigint; maxLsn?: bigint | null }>): Statement | null {
   const rows = [...next.values()];
-  if (rows.length === 0) return;
+  if (rows.length === 0) return null;
   // max_source_lsn: the highest source LSN this group appended from the partition (writer.ts:
   // a batch entirely above it cannot hold a Debezium re-send).
-  await client.query(
-    `UPDATE cdc.offsets AS o SET next_offset = x.n, updated_at = now(), max_source_lsn = greatest(o.max_source_lsn, x.m)
+  return {
+    text:
+      `UPDATE cdc.offsets AS o SET next_offset = x.n, updated_at = now(), max_source_lsn = greatest(o.max_source_lsn, x.m)
      FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS x(t, p, n, m)
      WHERE o.consumer_group = $1 AND o.topic = x.t AND o.partition = x.p`,
-    [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString()), rows.map((r) => r.maxLsn?.toString() ?? null)],
-  );
+    values: [group, rows.map((r) => r.tp.topic), rows.map((r) => r.tp.partition), rows.map((r) => r.offset.toString()), rows.map((r) => r.maxLsn?.toString() ?? null)],
+  };
+}
+
+export async function saveOffsets(client: ClientBase, group: string, next: Map<string, { tp: TopicPartition; offset: bigint; maxLsn?: bigint | null }>): Promise<void> {
+  const q = saveOffsetsSql(group, next);
+  if (q) await client.query(q.text, q.values);
 }
 
 /** The stored position of one partition, or null when none is stored yet. */
