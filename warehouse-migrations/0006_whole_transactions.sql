@@ -31,12 +31,15 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON cdc.published_tables TO processor;
 -- Without it a watermark at the END's millisecond would stop short of the transaction's own rows.
 ALTER TABLE cdc.transaction_progress ADD COLUMN last_source_ts timestamptz;
 
--- Merges into <table>_latest the changes of <table>_fact that committed in (after_ts, through_ts],
--- which the watermark has just passed: per key the newest; a delete removes the row; a truncate
--- in the range removes the rows older than it first. Columns come from the catalog, so the
+-- Merges into <table>_latest the changes of <table>_fact of the source transactions `xids`, which
+-- the watermark has just passed, found through the commit-time index between from_ts and to_ts
+-- (their commit instants): per key the newest; a delete removes the row; a truncate among them
+-- removes the rows older than it first. By transaction, not by time alone: two transactions can
+-- commit in one microsecond, or in the other order than their timestamps, and a range of time
+-- would then miss the one that became whole second. xids null: every change in the range. Columns come from the catalog, so the
 -- same function serves every table and follows its schema changes. Merging a range twice (or a
 -- snapshot read already merged) changes nothing: a row never moves back to an older LSN.
-CREATE FUNCTION cdc.publish_range(t cdc.published_tables, after_ts timestamptz, through_ts timestamptz) RETURNS bigint
+CREATE FUNCTION cdc.publish_range(t cdc.published_tables, from_ts timestamptz, to_ts timestamptz, xids bigint[]) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     f regclass := to_regclass(format('public.%I', t.fact_table));
@@ -51,7 +54,7 @@ DECLARE
     truncated text := '';
     n bigint;
 BEGIN
-    IF f IS NULL OR l IS NULL OR through_ts <= after_ts THEN
+    IF f IS NULL OR l IS NULL OR to_ts < from_ts THEN
         RETURN 0;
     END IF;
     SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
@@ -63,7 +66,8 @@ BEGIN
        AND EXISTS (SELECT FROM pg_attribute AS b WHERE b.attrelid = f AND b.attname = a.attname AND NOT b.attisdropped);
     sets := concat_ws(', ', sets, 'source_ts = EXCLUDED.source_ts, source_lsn = EXCLUDED.source_lsn, processed_at = EXCLUDED.processed_at');
     IF tr IS NOT NULL THEN
-        EXECUTE format('SELECT max(source_lsn) FROM %s WHERE source_ts > $1 AND source_ts <= $2', tr) INTO truncate_lsn USING after_ts, through_ts;
+        EXECUTE format('SELECT max(source_lsn) FROM %s WHERE source_ts >= $1 AND source_ts <= $2 AND ($3 IS NULL OR source_txid = ANY ($3))', tr)
+           INTO truncate_lsn USING from_ts, to_ts, xids;
         IF truncate_lsn IS NOT NULL THEN
             EXECUTE format('DELETE FROM %s WHERE source_lsn < $1', l) USING truncate_lsn;
         END IF;
@@ -72,19 +76,20 @@ BEGIN
     -- The delete guard looks only at deletes the watermark has passed: a newer one still waiting
     -- for its transaction must not hide this (published) version meanwhile.
     EXECUTE format(
-        'WITH last AS (SELECT DISTINCT ON (%1$s) * FROM %2$s AS f WHERE f.source_ts > $1 AND f.source_ts <= $2 ORDER BY %1$s, f.source_lsn DESC), '
+        'WITH last AS (SELECT DISTINCT ON (%1$s) * FROM %2$s AS f WHERE f.source_ts >= $1 AND f.source_ts <= $2 '
+        'AND ($3 IS NULL OR f.source_txid = ANY ($3)) ORDER BY %1$s, f.source_lsn DESC), '
         'gone AS (DELETE FROM %3$s AS l USING last WHERE last.op = ''d'' AND %4$s AND l.source_lsn <= last.source_lsn) '
         'INSERT INTO %3$s AS l (%5$s, source_ts, source_lsn, processed_at) SELECT %5$s, source_ts, source_lsn, now() FROM last '
         'WHERE op <> ''d'' AND (SELECT 1 FROM %2$s AS d WHERE %6$s AND d.source_lsn > last.source_lsn AND d.op = ''d'' AND d.source_ts <= $2 LIMIT 1) IS NULL '
         '%7$s'
         'ON CONFLICT (%1$s) DO UPDATE SET %8$s WHERE l.source_lsn <= EXCLUDED.source_lsn',
         keys, f, l, match_l, cols, match_d, truncated, sets)
-    USING after_ts, through_ts;
+    USING from_ts, to_ts, xids;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
-GRANT EXECUTE ON FUNCTION cdc.publish_range(cdc.published_tables, timestamptz, timestamptz) TO processor;
+GRANT EXECUTE ON FUNCTION cdc.publish_range(cdc.published_tables, timestamptz, timestamptz, bigint[]) TO processor;
 
 -- The watermark step, now set-based (one pass over the transactions beyond the watermark, not a
 -- loop per transaction: thousands of small transactions a second) and publishing what it passes.
@@ -100,6 +105,9 @@ DECLARE
     through timestamptz;
     n bigint;
     seen bigint;
+    xids bigint[];
+    from_ts timestamptz;
+    to_ts timestamptz;
     pt cdc.published_tables;
 BEGIN
     -- One step at a time (several processors, lanes kicking it after their commits).
@@ -129,7 +137,9 @@ BEGIN
            AND NOT cdc.transaction_whole(x)
          ORDER BY x.end_lsn LIMIT 1;
         -- Every transaction before it is whole: the watermark moves over all of them.
-        SELECT max(x.end_lsn), max(greatest(x.commit_ts, g.ts)), count(*) INTO last_lsn, last_ts, n
+        SELECT max(x.end_lsn), max(greatest(x.commit_ts, g.ts)), count(*),
+               array_agg(x.xid) FILTER (WHERE g.ts IS NOT NULL), min(g.ts), max(g.ts)
+          INTO last_lsn, last_ts, n, xids, from_ts, to_ts
           FROM cdc.transactions AS x
           LEFT JOIN LATERAL (SELECT max(g.last_source_ts) AS ts FROM cdc.transaction_progress AS g
                               WHERE g.topic_prefix = p AND g.xid = x.xid) AS g ON true
@@ -146,9 +156,11 @@ BEGIN
         IF open_ts IS NOT NULL AND through >= open_ts THEN
             through := greatest(w.consistent_through, open_ts - interval '1 microsecond');
         END IF;
-        IF through IS NOT NULL AND through IS DISTINCT FROM w.consistent_through THEN
+        -- The changes of the transactions passed now (those with events: progress rows) reach
+        -- _latest, in this database transaction.
+        IF xids IS NOT NULL THEN
             FOR pt IN SELECT * FROM cdc.published_tables AS x WHERE x.topic_prefix = p ORDER BY x.warehouse_table LOOP
-                PERFORM cdc.publish_range(pt, coalesce(w.consistent_through, '-infinity'), through);
+                PERFORM cdc.publish_range(pt, from_ts, to_ts, xids);
             END LOOP;
         END IF;
         IF n > 0 THEN
@@ -187,7 +199,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1128547121, 5);
     SELECT * INTO pt FROM cdc.published_tables WHERE topic_prefix = prefix AND warehouse_table = tbl;
     IF FOUND THEN
-        PERFORM cdc.publish_range(pt, coalesce((SELECT consistent_through FROM cdc.consistency WHERE topic_prefix = prefix), '-infinity'), 'infinity');
+        PERFORM cdc.publish_range(pt, coalesce((SELECT consistent_through FROM cdc.consistency WHERE topic_prefix = prefix), '-infinity'), 'infinity', NULL);
         DELETE FROM cdc.published_tables WHERE topic_prefix = prefix AND warehouse_table = tbl;
     END IF;
 END

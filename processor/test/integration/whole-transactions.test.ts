@@ -141,4 +141,22 @@ describe('whole-transaction apply', () => {
       expect(visible).toBe(b < 4 ? 0 : N);
     }
   });
+
+  it('publishes a transaction that became whole second although it committed in the same microsecond as one passed before', async () => {
+    // Seen in CI: xid 10276 committed first (its END first), 10275 second, both at one commit
+    // microsecond; once 10276 had moved the watermark to that instant, 10275's delete was never merged.
+    const w3 = wh.writer({ options: { applyMode: 'transaction', readsTransactions: (p) => p === 'dbserver1' } });
+    const ts = T0 + 30_000_123n;
+    await w3.write([await change('c', 0, 2506n, 20_001n, '1.00', 9_050_000n, T0 + 29_000_000n, 899n), await end(7n, 899n, 9_050_100n, T0 + 29_000_000n, 1n)]);
+    await advanceConsistency(processorPool);
+    expect((await latest()).some((r) => r.id === 20_001)).toBe(true);
+    await w3.write([await change('u', 1, 2503n, 20_002n, '2.00', 9_060_200n, ts, 901n), await end(8n, 901n, 9_060_300n, ts, 1n)]);
+    await advanceConsistency(processorPool);
+    await w3.write([await end(9n, 900n, 9_060_400n, ts, 1n)]);
+    await w3.write([await change('d', 0, 2507n, 20_001n, '1.00', 9_060_100n, ts, 900n)]);
+    await advanceConsistency(processorPool);
+    const ids = (await latest()).map((r) => r.id);
+    expect(ids).toContain(20_002);
+    expect(ids).not.toContain(20_001); // 900's delete reached _latest
+  });
 });
