@@ -14,7 +14,7 @@
 // transfer exactly once and nothing was rejected.
 import { Client, Pool, type ClientBase } from 'pg';
 import { closeAll, source, sourceAdmin, stackEnv, waitFor, warehouse } from './lib/stack';
-import { createTopic, deleteTopics, dropWarehouseSide, groupAssignment, registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
+import { createTopic, deleteTopics, dropSourceRecords, dropWarehouseSide, groupAssignment, registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
 
 const ACCOUNTS = 20;
 const OPENING = '1000.00';
@@ -78,9 +78,7 @@ afterAll(async () => {
   await source().query(`DROP TABLE IF EXISTS ${accounts}, ${transfers}`).catch(() => undefined);
   await dropWarehouseSide(accounts, topics, group);
   await dropWarehouseSide(transfers, topics, group);
-  for (const t of ['transactions', 'transaction_progress', 'consistency', 'captured_tables', 'published_tables']) {
-    await warehouse().query(`DELETE FROM cdc.${t} WHERE topic_prefix = $1`, [prefix]).catch(() => undefined);
-  }
+  await dropSourceRecords(prefix);
   await deleteTopics(topics);
   await closeAll();
 }, 120_000);

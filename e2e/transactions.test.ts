@@ -7,7 +7,7 @@
 // keeps moving (Debezium's heartbeat transactions).
 import { Client } from 'pg';
 import { analyst, closeAll, source, sourceAdmin, stackEnv, waitFor, warehouse } from './lib/stack';
-import { createTopic, deleteTopics, dropWarehouseSide, registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
+import { createTopic, deleteTopics, dropSourceRecords, dropWarehouseSide, registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
 
 const ACCOUNTS = 20;
 const OPENING = '1000.00';
@@ -56,9 +56,7 @@ afterAll(async () => {
   await source().query(`DROP TABLE IF EXISTS ${accounts}, ${transfers}`).catch(() => undefined);
   await dropWarehouseSide(accounts, topics, group);
   await dropWarehouseSide(transfers, topics, group);
-  for (const t of ['transactions', 'transaction_progress', 'consistency', 'captured_tables', 'published_tables']) {
-    await warehouse().query(`DELETE FROM cdc.${t} WHERE topic_prefix = $1`, [prefix]).catch(() => undefined);
-  }
+  await dropSourceRecords(prefix);
   await deleteTopics(topics);
   await closeAll();
 }, 120_000);

@@ -184,6 +184,14 @@ export async function dropWarehouseSide(table: string, topics: string[], group: 
   await warehouse().query('DELETE FROM cdc.rejected_events WHERE topic = ANY ($1)', [topics]).catch(() => undefined);
 }
 
+/** Removes a test source's transaction bookkeeping (END records, counts, watermark, captured
+ *  and published tables) by its topic prefix, so that `pipeline_status` shows no test source. */
+export async function dropSourceRecords(prefix: string): Promise<void> {
+  for (const t of ['transactions', 'transaction_progress', 'consistency', 'captured_tables', 'published_tables']) {
+    await warehouse().query(`DELETE FROM cdc.${t} WHERE topic_prefix = $1`, [prefix]).catch(() => undefined);
+  }
+}
+
 /** Deletes test topics from Kafka (best effort: a broker that refuses is not the test's concern). */
 export async function deleteTopics(topics: string[]): Promise<void> {
   const kafka = new Kafka({ clientId: 'e2e-cleanup', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
