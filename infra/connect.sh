@@ -38,7 +38,8 @@ connect_link_plugins() {
   ln -s "$DEBEZIUM_PLUGIN" "$pdir/debezium-connector-postgres"
   ln -s "$CONVERTER_PLUGIN" "$pdir/apicurio-converter"
   JDBC_SINK_PLUGIN=$(jdbc_sink_plugin_dir)
-  [[ -f $JDBC_SINK_PLUGIN/.cdc-stamp ]] && ln -s "$JDBC_SINK_PLUGIN" "$pdir/debezium-connector-jdbc"
+  # Installed by make bench only; absent on a new machine (a bare `[[ ]] &&` here would fail the function).
+  if [[ -f $JDBC_SINK_PLUGIN/.cdc-stamp ]]; then ln -s "$JDBC_SINK_PLUGIN" "$pdir/debezium-connector-jdbc"; fi
 }
 
 # connect_write_conf [FILE] [N]: worker N's properties (by default where the worker reads them).
