@@ -349,7 +349,7 @@ topology_load() {
   local f=${DATA_DIR:-$REPO_DIR/.data}/topology.env line k
   [[ -f $f ]] || return 0
   while IFS= read -r line; do
-    [[ $line =~ ^(KAFKA_BROKERS|CONNECT_WORKERS|PROCESSORS)=([0-9]+)$ ]] || continue
+    [[ $line =~ ^(KAFKA_BROKERS|CONNECT_WORKERS|PROCESSORS|SECURITY)=([0-9a-z]+)$ ]] || continue
     k=${BASH_REMATCH[1]}
     [[ -n ${!k:-} ]] || printf -v "$k" '%s' "${BASH_REMATCH[2]}"
   done <"$f"
@@ -360,6 +360,11 @@ topology_check() {
   for k in KAFKA_BROKERS CONNECT_WORKERS PROCESSORS KAFKA_PORT_STEP CONNECT_PORT_STEP PROCESSOR_PORT_STEP; do
     [[ ${!k} =~ ^[1-9][0-9]*$ ]] || die "$k=${!k}: a positive whole number is needed"
   done
+  case $SECURITY in
+    on|off) ;;
+    auto) if is_cluster; then SECURITY=on; else SECURITY=off; fi ;;
+    *) die "SECURITY=$SECURITY: on, off or auto (on for a cluster) is needed" ;;
+  esac
   # Replicas of every topic: three when there are three brokers or more; a write needs two of them.
   REPLICATION_FACTOR=$(( KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3 ))
   MIN_INSYNC_REPLICAS=$(( KAFKA_BROKERS >= 3 ? 2 : 1 ))
@@ -373,9 +378,10 @@ topology_record() {
     [[ -z $had || $had == "$KAFKA_BROKERS" ]] \
       || die "the Kafka data in $DATA_DIR belongs to $had broker(s), not KAFKA_BROKERS=$KAFKA_BROKERS: run make clean (deletes all data) or keep KAFKA_BROKERS=$had"
   fi
-  printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" >"$f"
+  printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\nSECURITY=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" "$SECURITY" >"$f"
 }
 
+security_on() { [[ $SECURITY == on ]]; }
 is_cluster() { (( KAFKA_BROKERS > 1 || CONNECT_WORKERS > 1 || PROCESSORS > 1 )); }
 node_name() { if (( $2 == 1 )); then printf '%s' "$1"; else printf '%s-%s' "$1" "$2"; fi; }  # node_name kafka 2 -> kafka-2
 kafka_port_of() { printf '%s' $(( KAFKA_PORT + ($1 - 1) * KAFKA_PORT_STEP )); }
