@@ -116,7 +116,7 @@ export class WarehouseWriter {
   async write(items: BatchItem[]): Promise<BatchResult> {
     const client = await this.connect();
     try {
-      await client.query('BEGIN');
+      // BEGIN is sent with the offsets' lock (lockOffsets), in one round trip.
       const result = await this.writeInTransaction(client, items);
       const t = performance.now();
       await client.query('COMMIT');
@@ -144,7 +144,7 @@ export class WarehouseWriter {
       t = now;
     };
     const maxLsn = new Map<string, bigint | null>();
-    const stored = await lockOffsets(client, this.group, [...tps.values()], maxLsn);
+    const stored = await lockOffsets(client, this.group, [...tps.values()], maxLsn, { begin: true });
     lap('lock');
     this.refuseGaps(items, stored);
 
@@ -217,6 +217,8 @@ export class WarehouseWriter {
     }
 
     lap('prepare');
+    // Per loaded table, its time-travel objects are read back with the bookkeeping (refreshTimeTravel).
+    const timeTravelChecks = new Map<string, ChangeEvent>();
     for (const [table, list] of byTable) {
       let segment: StagedEvent[] = [];
       for (const entry of [...list, null]) {
@@ -224,7 +226,10 @@ export class WarehouseWriter {
           segment.push(entry);
           continue;
         }
-        if (segment.length) await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts, maxLsn);
+        if (segment.length) {
+          await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts, maxLsn);
+          timeTravelChecks.set(table, segment[segment.length - 1].event);
+        }
         if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
         segment = [];
         if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId, entry.sourceTsMicros);
@@ -237,10 +242,14 @@ export class WarehouseWriter {
     if (counts.size) writes.push({ name: 'progress', ...recordProgressSql(counts) });
     const offsets = saveOffsetsSql(this.group, result.offsets);
     if (offsets) writes.push({ name: 'offsets', ...offsets });
-    if (writes.length) {
-      const q = combineWrites(writes);
+    const checks = [...timeTravelChecks].filter(([table, event]) => this.checksTimeTravel(table, event));
+    const reads = checks.map(([table], i) => ({ name: `time_travel_${i}`, ...timeTravelCatalogSql(table) }));
+    if (writes.length || reads.length) {
+      const q = combineWrites(writes, reads);
       const row = (await client.query(q.text, q.values)).rows[0];
       if (ends.length) result.transactionEnds = row.ends;
+      lap('bookkeeping');
+      for (const [i, [table, event]] of checks.entries()) await this.refreshTimeTravel(client, table, event, parseTimeTravelState(row[`time_travel_${i}`]));
     }
     lap('bookkeeping');
     return result;
@@ -323,7 +332,6 @@ export class WarehouseWriter {
     out.written += events.length - dropped.size - resent - unchanged;
     out.duplicates += resent;
     out.unchanged += unchanged;
-    await this.refreshTimeTravel(client, table, events[events.length - 1].event);
     if (resent === 0 && unchanged === 0) {
       for (const e of events) if (!dropped.has(e)) out.sourceTs.push(e.event.sourceTsMicros);
     }
@@ -415,13 +423,17 @@ export class WarehouseWriter {
    *  differ; a replacement PostgreSQL refused (history.ts guarded(): an object not ours is in the
    *  way, a WARNING each time) is tried again only after `timeTravelRetryMs`, or as soon as the
    *  installed objects change. */
-  private async refreshTimeTravel(client: Client, table: string, event: ChangeEvent): Promise<void> {
+  private checksTimeTravel(table: string, event: ChangeEvent): boolean {
+    return this.catalogs.has(table) && !this.planned.get(event.schemaKey)?.length;
+  }
+
+  /** `installed`: the objects as the batch's bookkeeping statement read them. */
+  private async refreshTimeTravel(client: Client, table: string, event: ChangeEvent, installed: TimeTravelState): Promise<void> {
     const catalog = this.catalogs.get(table);
-    if (!catalog || this.planned.get(event.schemaKey)?.length) return;
+    if (!catalog || !this.checksTimeTravel(table, event)) return;
     const tt = timeTravelCatalogSql(table);
     const read = async () => parseTimeTravelState((await client.query(tt.text, tt.values)).rows[0]);
     const stateKey = (s: TimeTravelState) => `${s.historyView}|${s.asOfFunction}|${s.asOfIndex}|${s.truncatesTable}`;
-    const installed = await read();
     const plan = planDdl(event.model, catalog.fact, catalog.latest, installed);
     if (!plan.statements.length) {
       this.timeTravelRefused.delete(table);

@@ -30,4 +30,18 @@ describe('writing batches into a real warehouse', () => {
     const offsets = await wh.admin.query('SELECT topic, partition, next_offset FROM cdc.offsets');
     expect(offsets.rows).toEqual([{ topic: fx.topic, partition: 0, next_offset: '4' }]);
   });
+
+  it('locks and stores the offsets of a consumer group whose name needs quoting (BEGIN and the lock go as literals)', async () => {
+    const fx = tableFixture();
+    const group = `it's "odd" \\ ${fx.topic}`;
+    const writer = wh.writer({ group });
+    await writer.write([await fx.item(1, 0n, 'c', order(3n, '1.00', 'pending'), 200n)]);
+    // A second batch reads the stored offset back: an event below it is not written twice.
+    const again = await writer.write([await fx.item(1, 0n, 'c', order(3n, '1.00', 'pending'), 200n), await fx.item(1, 1n, 'u', order(3n, '2.00', 'paid'), 210n)]);
+    expect(again.alreadyStored).toBe(1);
+    const offsets = await wh.admin.query('SELECT partition, next_offset FROM cdc.offsets WHERE consumer_group = $1', [group]);
+    expect(offsets.rows).toEqual([{ partition: 1, next_offset: '2' }]);
+    const fact = await wh.admin.query('SELECT count(*)::int AS n FROM orders_fact WHERE order_id = 3');
+    expect(fact.rows[0].n).toBe(2);
+  });
 });
