@@ -14,6 +14,7 @@
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../processor/src/kafka-options';
 import { Decoder } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
 import { TOPIC } from './lib/systems';
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
     CREATE TRIGGER probe_arrival AFTER INSERT OR UPDATE ON public.orders_latest FOR EACH STATEMENT EXECUTE FUNCTION probe.note_tx();`);
 
   const seen: Seen[] = [];
-  const kafka = new Kafka({ clientId: 'cdc-capture-probe', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-capture-probe', brokers, logLevel: logLevel.NOTHING });
   const groupId = `cdc-capture-probe-${Date.now()}`;
   const consumer = kafka.consumer({
     groupId,

@@ -4,6 +4,7 @@
 // and the real Pipeline, writing into a scratch warehouse.
 import * as crypto from 'crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../../src/kafka-options';
 import { createMetrics } from '../../src/metrics';
 import { readOffset } from '../../src/offsets';
 import { Pipeline } from '../../src/pipeline';
@@ -11,7 +12,7 @@ import { quietLog, scratchWarehouse, type Scratch } from './scratch';
 
 let wh: Scratch;
 const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').filter(Boolean);
-const kafka = new Kafka({ clientId: 'cdc-it-start', brokers, logLevel: logLevel.NOTHING });
+const kafka = kafkaClient({ clientId: 'cdc-it-start', brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 const topics: string[] = [];
 
