@@ -77,6 +77,8 @@ if (( WAREHOUSE_LOCAL )); then pg_status warehouse || rc=1; else echo "warehouse
 kafka_status || rc=1
 if (( KAFKA_LOCAL )); then
   if security_on; then echo "security: on (Kafka SASL_SSL, SCRAM-SHA-512, ACLs; CA $KAFKA_SSL_CA_FILE)"; else echo "security: off (Kafka PLAINTEXT)"; fi
+else
+  echo "kafka clients: TLS ${KAFKA_SSL:-false}${KAFKA_SSL_CA_FILE:+ (CA $KAFKA_SSL_CA_FILE)}, SASL ${KAFKA_SASL_MECHANISM:-none}${KAFKA_SASL_USERNAME:+ as $KAFKA_SASL_USERNAME}"
 fi
 registry_status || rc=1
 connect_status || rc=1
