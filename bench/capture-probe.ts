@@ -17,6 +17,7 @@
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../processor/src/kafka-options';
 import { Decoder } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
 import { TOPIC } from './lib/systems';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   // The stack's processor defers in-transaction changes to the watermark unless APPLY_MODE=event.
   const transactionMode = (process.env.APPLY_MODE ?? 'transaction') === 'transaction';
   const seen: Seen[] = [];
-  const kafka = new Kafka({ clientId: 'cdc-capture-probe', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-capture-probe', brokers, logLevel: logLevel.NOTHING });
   const groupId = `cdc-capture-probe-${Date.now()}`;
   const consumer = kafka.consumer({
     groupId,

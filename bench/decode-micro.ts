@@ -6,13 +6,14 @@
 // Prints CPU µs per event for each round and their median: run it before and after a change,
 // back to back (the machine's other work moves every figure).
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { kafkaClient } from '../processor/src/kafka-options';
 import { Decoder } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
 import { TOPIC } from './lib/systems';
 import { sleep } from './lib/util';
 
 async function readMessages(brokers: string[], n: number): Promise<KafkaMessage[]> {
-  const kafka = new Kafka({ clientId: 'cdc-decode-micro', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-decode-micro', brokers, logLevel: logLevel.NOTHING });
   const groupId = `cdc-decode-micro-${Date.now()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
   const out: KafkaMessage[] = [];

@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../processor/src/kafka-options';
 import { closeAll, source, stackEnv, warehouse, waitFor } from './lib/stack';
 import { captureTable, type CapturedTable } from './lib/processes';
 
@@ -66,7 +67,7 @@ describe('bad input', () => {
 
   it('rejects a message that is not Avro at all, and the next change still arrives', async () => {
     const env = stackEnv();
-    const kafka = new Kafka({ clientId: 'e2e-bad-input', brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+    const kafka = kafkaClient({ clientId: 'e2e-bad-input', brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
     await producer.connect();
     const marker = `not avro ${Date.now()}`;

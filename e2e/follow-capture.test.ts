@@ -8,7 +8,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
 import { registerConnector, removeCapture, startProcessor, type ProcessorHandle } from './lib/processes';
-import { closeAll, source, sourceAdmin, stackEnv, waitFor } from './lib/stack';
+import { closeAll, source, sourceAdmin, stackEnv, stackKafka, waitFor } from './lib/stack';
 import { scratchWarehouse, type Scratch } from '../processor/test/integration/scratch';
 
 const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -28,7 +28,7 @@ const signalTopic = `${prefix}-signal`;
 let wh: Scratch;
 let whPool: Pool;
 let processor: ProcessorHandle | null = null;
-const kafka = new Kafka({ clientId: `e2e-${tag}`, brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+const kafka = stackKafka(`e2e-${tag}`);
 
 const include = (...tables: string[]) => tables.map((t) => (t.includes('.') ? t : `public.${t}`)).join(',');
 const connectorConfig = (tables: string[]) => ({

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import { Kafka, logLevel } from 'kafkajs';
-import { closeAll, source, stackEnv, warehouse, waitFor } from './lib/stack';
+import { closeAll, source, stackEnv, stackKafka, warehouse, waitFor } from './lib/stack';
 import { captureTable, freePort, type CapturedTable } from './lib/processes';
 
 const table = `e2e_regout_${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -36,7 +36,7 @@ afterAll(async () => {
   await warehouse().query(`DROP TABLE IF EXISTS "${table}_fact", "${table}_latest" CASCADE`);
   await warehouse().query('DELETE FROM cdc.rejected_events WHERE source_table = $1', [table]);
   if (captured) {
-    const admin = new Kafka({ clientId: 'e2e-registry-outage', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = stackKafka('e2e-registry-outage').admin();
     const topics = [`${captured.prefix}.public.${table}`, `__debezium-heartbeat.${captured.prefix}`];
     await admin.connect().then(() => admin.deleteTopics({ topics })).catch(() => undefined).finally(() => admin.disconnect());
   }

@@ -2,14 +2,16 @@
 // which member of the processors' consumer group holds which partitions.
 // usage: node infra/cluster-status.js BOOTSTRAP GROUP [--json]
 'use strict';
-const { Kafka, logLevel, AssignerProtocol } = require('kafkajs');
+const { logLevel, AssignerProtocol } = require('kafkajs');
+// Security (KAFKA_SSL, KAFKA_SASL_*: make env) from the processor's own options module, built by make up.
+const { kafkaClient } = require('../dist/processor/src/kafka-options');
 
 // Topics with many partitions (Connect's offsets topic has 25) are summed up in one line.
 const DETAIL_MAX_PARTITIONS = 4;
 
 async function main() {
   const [bootstrap, group, flag] = process.argv.slice(2);
-  const kafka = new Kafka({ clientId: 'cdc-status', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10000, retry: { retries: 2 } });
+  const kafka = kafkaClient({ clientId: 'cdc-status', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10000, retry: { retries: 2 } });
   const admin = kafka.admin();
   await admin.connect();
   try {

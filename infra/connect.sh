@@ -29,7 +29,36 @@ jdbc_sink_plugin_dir() {
 }
 
 # What connector configs may name as ${env:NAME}: passed to the worker, and allowed by its config provider.
-CONNECT_ENV_NAMES=(DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME DEBEZIUM_USER DEBEZIUM_PASSWORD APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS)
+CONNECT_ENV_NAMES=(DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME DEBEZIUM_USER DEBEZIUM_PASSWORD APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS
+                   KAFKA_CLIENT_SECURITY_PROTOCOL KAFKA_CLIENT_SASL_MECHANISM KAFKA_CLIENT_SASL_JAAS_CONFIG
+                   KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION)
+
+# Who Connect is to Kafka: the user connect of a secured local Kafka, else the KAFKA_SASL_* given.
+connect_kafka_user() {
+  if (( KAFKA_LOCAL )) && security_on; then CONNECT_KAFKA_USER=connect CONNECT_KAFKA_PASSWORD=$KAFKA_CONNECT_PASSWORD
+  else CONNECT_KAFKA_USER=${KAFKA_SASL_USERNAME:-} CONNECT_KAFKA_PASSWORD=$(kafka_sasl_password); fi
+}
+
+# The KAFKA_CLIENT_* names above: the security of the connector's own Kafka consumer (Debezium's
+# signal channel, signal.consumer.* in connectors/orders-source.json), which does not inherit the
+# worker's. A plaintext Kafka gets the clients' defaults, so the one connector file fits both.
+connect_client_env() {
+  local line k v
+  KAFKA_CLIENT_SECURITY_PROTOCOL=PLAINTEXT KAFKA_CLIENT_SASL_MECHANISM=GSSAPI KAFKA_CLIENT_SASL_JAAS_CONFIG=
+  KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE=JKS KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION=
+  while IFS= read -r line; do
+    k=${line%%=*} v=${line#*=}
+    # The properties file's escaping undone: the value goes through the environment as is.
+    [[ $k == sasl.jaas.config ]] && v=${v//\\\\/\\}
+    case $k in
+      security.protocol) KAFKA_CLIENT_SECURITY_PROTOCOL=$v ;;
+      sasl.mechanism) KAFKA_CLIENT_SASL_MECHANISM=$v ;;
+      sasl.jaas.config) KAFKA_CLIENT_SASL_JAAS_CONFIG=$v ;;
+      ssl.truststore.type) KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE=$v ;;
+      ssl.truststore.location) KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION=$v ;;
+    esac
+  done < <(kafka_java_client_conf "$CONNECT_KAFKA_USER" "$CONNECT_KAFKA_PASSWORD")
+}
 
 connect_link_plugins() {
   # plugin.path names a folder of plugin folders: one link per plugin, exactly the versions pinned in the pom.
@@ -44,8 +73,10 @@ connect_link_plugins() {
 
 # connect_write_conf [FILE] [N]: worker N's properties (by default where the worker reads them).
 connect_write_conf() {
-  local pdir=$DATA_DIR/connect-plugins allow n=${2:-1} rf=$REPLICATION_FACTOR
+  local pdir=$DATA_DIR/connect-plugins allow n=${2:-1} rf=$REPLICATION_FACTOR out=${1:-$(connect_conf_file "${2:-1}")} pre
   allow=$(IFS='|'; echo "${CONNECT_ENV_NAMES[*]}")
+  connect_kafka_user
+  ( umask 077; : >"$out" )
   {
   cat <<EOF
 # Written by infra/connect.sh at every start: edit infra/connect.sh or defaults.env, not this file.
@@ -53,6 +84,8 @@ connect_write_conf() {
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
 group.id=$CONNECT_GROUP_ID
 EOF
+  # A secured Kafka: the worker and the clients it makes for connectors (this file is mode 600).
+  for pre in '' producer. consumer. admin.; do kafka_java_client_conf "$CONNECT_KAFKA_USER" "$CONNECT_KAFKA_PASSWORD" "$pre"; done
   connect_listener_conf "$n"
   cat <<EOF
 
@@ -83,7 +116,7 @@ EOF
   # Several workers: a worker that vanished (killed, host lost) has its connectors and tasks moved
   # to the others after this delay, not the 5-minute default (a worker back sooner gets them back).
   (( CONNECT_WORKERS == 1 )) || printf '\n# %s workers in one group.\nscheduled.rebalance.max.delay.ms=%s\n' "$CONNECT_WORKERS" "$CONNECT_REBALANCE_DELAY_MS"
-  } >"${1:-$(connect_conf_file "$n")}"
+  } >"$out"
 }
 
 declare -A CONNECT_PIDS=() CONNECT_UP_BEFORE=() CONNECT_T0S=()
@@ -110,12 +143,17 @@ connect_start_node() {
   connect_write_conf "" "$n"
   CONNECT_T0S[$n]=$(date +%s%N)
   # The worker's environment carries what the connector config refers to as ${env:...}.
-  local envs=() v
-  for v in "${CONNECT_ENV_NAMES[@]}"; do envs+=("$v=${!v}"); done
-  start_bg "$name" "$logf" env "${envs[@]}" \
-    "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
-    -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$conf"
+  # Exported in a subshell, not given to env(1): passwords stay off every command line.
+  connect_client_env
+  local v
+  (
+    for v in "${CONNECT_ENV_NAMES[@]}"; do export "${v?}"; done
+    start_bg "$name" "$logf" \
+      "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
+      -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$conf"
+  )
+  STARTED_PID=$(<"$(pidfile "$name")")
   CONNECT_PIDS[$n]=$STARTED_PID
   if (( CONNECT_WORKERS == 1 )); then log "Kafka Connect $CONNECT_VERSION starting (pid $STARTED_PID, log $logf)"
   else log "Kafka Connect $CONNECT_VERSION worker $n starting (pid $STARTED_PID, log $logf)"; fi
@@ -219,11 +257,14 @@ connect_status() {
 # ones are filled in here; the password stays a reference unless CONNECT_INLINE_PASSWORD=true.
 connector_payload() {
   if (( CONNECT_LOCAL )); then cat "$REPO_DIR/connectors/$CONNECTOR_NAME.json"; return; fi
+  connect_kafka_user; connect_client_env
+  export KAFKA_CLIENT_SECURITY_PROTOCOL KAFKA_CLIENT_SASL_MECHANISM KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION
   DEBEZIUM_DB_HOST=$DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT=$DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME=$DEBEZIUM_DB_NAME \
   DEBEZIUM_USER=$DEBEZIUM_USER APICURIO_REGISTRY_URL=$APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
   node -e '
     const fs = require("fs"); const cfg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-    const inline = new Set(["DEBEZIUM_DB_HOST","DEBEZIUM_DB_PORT","DEBEZIUM_DB_NAME","DEBEZIUM_USER","APICURIO_REGISTRY_URL","KAFKA_BOOTSTRAP_SERVERS"]);
+    const inline = new Set(["DEBEZIUM_DB_HOST","DEBEZIUM_DB_PORT","DEBEZIUM_DB_NAME","DEBEZIUM_USER","APICURIO_REGISTRY_URL","KAFKA_BOOTSTRAP_SERVERS",
+      "KAFKA_CLIENT_SECURITY_PROTOCOL","KAFKA_CLIENT_SASL_MECHANISM","KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE","KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION"]);
     if (process.env.CONNECT_INLINE_PASSWORD === "true") inline.add("DEBEZIUM_PASSWORD");
     for (const k of Object.keys(cfg)) cfg[k] = String(cfg[k]).replace(/\$\{env:([A-Z_]+)\}/g, (m, n) => inline.has(n) ? process.env[n] : m);
     process.stdout.write(JSON.stringify(cfg));' "$REPO_DIR/connectors/$CONNECTOR_NAME.json"

@@ -3,11 +3,13 @@
 // consumers subscribing to a topic that does not exist yet.
 // usage: node infra/ensure-topics.js BOOTSTRAP PARTITIONS TOPIC...
 'use strict';
-const { Kafka, logLevel } = require('kafkajs');
+const { logLevel } = require('kafkajs');
+// Security (KAFKA_SSL, KAFKA_SASL_*: make env) from the processor's own options module, built by make up.
+const { kafkaClient } = require('../dist/processor/src/kafka-options');
 
 async function main() {
   const [bootstrap, partitions, ...topics] = process.argv.slice(2);
-  const kafka = new Kafka({ clientId: 'cdc-infra', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-infra', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {

@@ -12,15 +12,44 @@ kafka_what() { if (( KAFKA_BROKERS == 1 )); then printf Kafka; else printf 'Kafk
 kafka_log_file() { printf '%s/%s.log' "$LOG_DIR" "$(node_name kafka "$1")"; }
 
 # kafka_listener_conf N: how broker N listens and is reached. The one place for listener and
-# security settings (SASL/TLS would replace PLAINTEXT here and in the clients' settings).
+# security settings. SECURITY=on: clients and the other brokers come in over SASL_SSL with
+# SCRAM-SHA-512 (inter-broker as the admin user, bootstrapped at storage format). The controller
+# listener uses SSL with client certificates instead: KRaft controllers cannot authenticate with
+# SCRAM (its credentials live in the metadata the controllers serve), and mutual TLS needs no
+# password in the quorum's own traffic; the broker certificate's principal (BROKER_PRINCIPAL) is a
+# super user, like admin. Passwords in this file: it is written mode 600.
+BROKER_PRINCIPAL='User:CN=kafka-broker'
 kafka_listener_conf() {
   local p c; p=$(kafka_port_of "$1") c=$(kafka_controller_port_of "$1")
-  cat <<EOC
+  if ! security_on; then
+    cat <<EOC
 listeners=PLAINTEXT://$BIND_HOST:$p,CONTROLLER://$BIND_HOST:$c
 advertised.listeners=PLAINTEXT://$BIND_HOST:$p
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOC
+    return 0
+  fi
+  cat <<EOC
+listeners=SASL_SSL://$BIND_HOST:$p,CONTROLLER://$BIND_HOST:$c
+advertised.listeners=SASL_SSL://$BIND_HOST:$p
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$(jaas_conf SCRAM-SHA-512 admin "$KAFKA_ADMIN_PASSWORD")
+listener.name.controller.ssl.client.auth=required
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.p12
+ssl.keystore.password=$KAFKA_TLS_PASSWORD
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS_DIR/truststore.p12
+ssl.truststore.password=$KAFKA_TLS_PASSWORD
+# ACLs (infra/README.md "Security"): anything not granted is denied.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin;$BROKER_PRINCIPAL
 EOC
 }
 
@@ -51,6 +80,7 @@ EOC
 
 kafka_write_conf() {
   local n=${1:-1}
+  ( umask 077; : >"$(kafka_conf_file "$n")" )
   {
     echo "# Written by infra/kafka.sh at every start: edit infra/kafka.sh or defaults.env, not this file."
     echo "process.roles=broker,controller"
@@ -74,6 +104,85 @@ unclean.leader.election.enable=false
 auto.leader.rebalance.enable=true
 EOC
   } >"$(kafka_conf_file "$n")"
+  chmod 600 "$(kafka_conf_file "$n")"
+}
+
+# kafka_tls_ensure: the CA and the broker certificate in $TLS_DIR, made once (kept while present).
+# ca.pem is what clients trust (KAFKA_SSL_CA_FILE; Java clients read it as a PEM truststore);
+# broker.p12 (key + certificate, SAN 127.0.0.1, localhost, BIND_HOST; server and client use: the
+# controller listener wants client certificates) and truststore.p12 are the brokers'. Private keys
+# and keystores mode 600; passwords through the environment, never argv.
+kafka_tls_ensure() {
+  local d=$TLS_DIR san
+  [[ -s $d/ca.pem && -s $d/broker.p12 && -s $d/truststore.p12 ]] && return 0
+  command -v openssl >/dev/null || die "openssl is needed to make the Kafka certificates (SECURITY=on): install it (Debian: apt-get install openssl)"
+  command -v keytool >/dev/null || find_java
+  local keytool; keytool=$(command -v keytool || echo "$(dirname "$JAVA")/keytool")
+  log "making the Kafka CA and broker certificate in $d"
+  mkdir -p "$d"; chmod 700 "$d"
+  rm -f "$d"/{ca.key,ca.pem,ca.srl,broker.key,broker.csr,broker.pem,broker.p12,truststore.p12}
+  san="IP:127.0.0.1,DNS:localhost"
+  if [[ $BIND_HOST =~ ^[0-9.]+$ ]]; then [[ $BIND_HOST == 127.0.0.1 ]] || san+=",IP:$BIND_HOST"; else san+=",DNS:$BIND_HOST"; fi
+  (
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=cdc-warehouse local Kafka CA" \
+      -keyout "$d/ca.key" -out "$d/ca.pem" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kafka-broker" -keyout "$d/broker.key" -out "$d/broker.csr"
+    openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 3650 -out "$d/broker.pem" \
+      -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$san")
+    openssl pkcs12 -export -name kafka-broker -inkey "$d/broker.key" -in "$d/broker.pem" -certfile "$d/ca.pem" \
+      -out "$d/broker.p12" -passout env:KAFKA_TLS_PASSWORD
+    "$keytool" -importcert -noprompt -alias cdc-ca -file "$d/ca.pem" -keystore "$d/truststore.p12" -storetype PKCS12 \
+      -storepass:env KAFKA_TLS_PASSWORD
+  ) >>"$LOG_DIR/tls.log" 2>&1 || { log_tail "$LOG_DIR/tls.log"; die "making the Kafka certificates failed; see $LOG_DIR/tls.log"; }
+  rm -f "$d/broker.csr" "$d/ca.srl"
+  chmod 644 "$d/ca.pem" "$d/broker.pem"
+}
+
+# Who may do what (SECURITY=on), one ACL a line: principal resource-type pattern-type name operation.
+# Found by running the pipeline with the authorizer on and reading its denials in the Kafka log.
+# The admin user (tests, seed/verify, bench, infra scripts) and the brokers are super users.
+kafka_acls() {
+  local c=User:connect p=User:processor g=$CONNECT_GROUP_ID pg=${PROCESSOR_GROUP_ID:-cdc-warehouse} op
+  # Connect: its worker group and internal topics; Debezium's change, transaction and heartbeat
+  # topics (created on first use); the signal topic, read by the connector's own consumer.
+  printf '%s group literal %s %s\n' $c "$g" READ $c "$g" DESCRIBE
+  for op in READ WRITE DESCRIBE CREATE DESCRIBE_CONFIGS; do printf '%s topic prefixed %s %s\n' $c "$g-" $op; done
+  for op in WRITE DESCRIBE CREATE DESCRIBE_CONFIGS; do printf '%s topic prefixed %s %s\n' $c dbserver1. $op $c __debezium-heartbeat.dbserver1 $op; done
+  printf '%s topic literal %s %s\n' $c dbserver1-signal READ $c dbserver1-signal DESCRIBE
+  # (the signal consumer looks up its group, Debezium's default signal.consumer.group.id, at start)
+  printf '%s group literal %s %s\n' $c kafka-signal READ $c kafka-signal DESCRIBE
+  printf '%s cluster literal kafka-cluster %s\n' $c IDEMPOTENT_WRITE
+  # The processor: reads the change and transaction topics in its group; writes the signal topic
+  # (incremental snapshots it asks of a connector, processor/src/signals.ts).
+  printf '%s topic prefixed %s %s\n' $p dbserver1. READ $p dbserver1. DESCRIBE
+  printf '%s group prefixed %s %s\n' $p "$pg" READ $p "$pg" DESCRIBE
+  printf '%s topic literal %s %s\n' $p dbserver1-signal WRITE $p dbserver1-signal DESCRIBE
+}
+
+# kafka_security_apply: (SECURITY=on, local Kafka) the SCRAM users connect and processor with their
+# passwords of now (a changed password takes effect, like the PostgreSQL roles), and the ACLs of
+# kafka_acls exactly (a grant no longer listed is removed). Through Kafka's Admin API as admin, in
+# one JVM (infra/KafkaSecurity.java); passwords through the environment.
+kafka_security_apply() {
+  (( KAFKA_LOCAL )) && security_on || return 0
+  find_java
+  local conf t0 src=$INFRA_DIR/KafkaSecurity.java cls=$DATA_DIR/classes javac main
+  conf=$(kafka_admin_conf_file) t0=$(date +%s%N)
+  # Compiled once into $DATA_DIR/classes when the JDK has javac (the launcher's compile from source
+  # took 5-25 s of every make up here); otherwise run from source.
+  javac=$(dirname "$(readlink -f "$JAVA")")/javac
+  if [[ -x $javac && ( ! -f $cls/KafkaSecurity.class || $src -nt $cls/KafkaSecurity.class ) ]]; then
+    mkdir -p "$cls"
+    "$javac" -nowarn -cp "$KAFKA_LIBS/*" -d "$cls" "$src" >>"$LOG_DIR/kafka-security.log" 2>&1 || rm -f "$cls/KafkaSecurity.class"
+  fi
+  if [[ -f $cls/KafkaSecurity.class ]]; then main=(-cp "$KAFKA_LIBS/*:$cls" KafkaSecurity); else main=(-cp "$KAFKA_LIBS/*" "$src"); fi
+  kafka_acls | KAFKA_USERS="connect processor" KAFKA_PASSWORD_connect=$KAFKA_CONNECT_PASSWORD KAFKA_PASSWORD_processor=$KAFKA_PROCESSOR_PASSWORD \
+    "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" "${main[@]}" \
+      "$KAFKA_BOOTSTRAP_SERVERS" "$conf" >>"$LOG_DIR/kafka-security.log" 2>&1 \
+    || { log_tail "$LOG_DIR/kafka-security.log"; die "setting the Kafka users and ACLs failed; see $LOG_DIR/kafka-security.log"; }
+  log "Kafka users connect, processor and their ACLs applied ($(( ($(date +%s%N) - t0) / 1000000 )) ms; $LOG_DIR/kafka-security.log)"
 }
 
 declare -A KAFKA_PIDS=() KAFKA_UP_BEFORE=() KAFKA_LOG_OFFSETS=() KAFKA_T0S=()
@@ -108,8 +217,7 @@ kafka_start_node() {
     fi
     log "formatting Kafka storage in $dir (cluster id $cid)"
     mkdir -p "$dir"
-    "$JAVA" -Xmx256m "${jopts[@]}" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
-        -t "$cid" -c "$conf" >>"$logf" 2>&1 \
+    kafka_format "$n" "$cid" >>"$logf" 2>&1 \
       || { log_tail "$logf"; die "formatting Kafka storage failed; see $logf"; }
   fi
   KAFKA_LOG_OFFSETS[$n]=$(stat -c %s "$logf" 2>/dev/null || echo 0)
@@ -134,9 +242,26 @@ kafka_start() {
     fi
   fi
   local i
+  if security_on; then kafka_tls_ensure; fi
   (( KAFKA_BROKERS == 1 )) || kafka_format_nodes
   # Every node starts before any is waited for: a broker is ready only once the quorum has a majority.
   for (( i = 1; i <= KAFKA_BROKERS; i++ )); do kafka_start_node "$i"; done
+}
+
+# kafka_format N CLUSTER_ID: formats node N's storage. Secured, the admin user's SCRAM credential
+# is written into the metadata here (the brokers authenticate to each other with it before any
+# client could create it). Its password goes through a java @argfile (mode 600, removed after), not argv.
+kafka_format() {
+  local n=$1 cid=$2 rc=0 args
+  local jvm=(-Xmx256m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true -cp "$KAFKA_LIBS/*")
+  local cmd=(kafka.tools.StorageTool format -t "$cid" -c "$(kafka_conf_file "$n")")
+  if ! security_on; then "$JAVA" "${jvm[@]}" "${cmd[@]}"; return; fi
+  # (The class path stays on the command line: the launcher does not expand its * inside an @argfile.)
+  args=$(umask 077; mktemp "$RUN_DIR/kafka-format-$n.XXXXXX")
+  { printf '"%s"\n' "${cmd[@]}"; printf '"%s"\n' --add-scram "SCRAM-SHA-512=[name=admin,password=$KAFKA_ADMIN_PASSWORD]"; } >"$args"
+  "$JAVA" "${jvm[@]}" "@$args" || rc=$?
+  rm -f "$args"
+  return $rc
 }
 
 # Several nodes: their storage is formatted side by side (one JVM each; one after the other took
@@ -150,8 +275,7 @@ kafka_format_nodes() {
     log "formatting Kafka storage in $(kafka_data_dir "$i") (cluster id $cid)"
     mkdir -p "$(kafka_data_dir "$i")"
     kafka_write_conf "$i"
-    "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true \
-      -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$cid" -c "$(kafka_conf_file "$i")" >>"$(kafka_log_file "$i")" 2>&1 &
+    kafka_format "$i" "$cid" >>"$(kafka_log_file "$i")" 2>&1 &
     pids+=("$!") nodes+=("$i")
   done
   for i in "${!pids[@]}"; do
@@ -216,11 +340,12 @@ kafka_stop() {
 # (Kafka's own tool: in KRaft the metadata API names a random broker as "controller".) A JVM start
 # on a busy machine, or a quorum in the middle of an election, can take a while: a few bounded tries.
 kafka_quorum_leader() {
-  local i id
+  local i id conf
   find_java
+  conf=$(kafka_admin_conf_file)
   for (( i = 1; i <= ${1:-3}; i++ )); do
     id=$(timeout 60 "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -cp "$KAFKA_LIBS/*" \
-      org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" describe --status 2>>"$LOG_DIR/kafka-tools.log" \
+      org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" ${conf:+--command-config "$conf"} describe --status 2>>"$LOG_DIR/kafka-tools.log" \
       | sed -n 's/^LeaderId:[[:space:]]*\([0-9]*\).*/\1/p') || true
     [[ $id =~ ^[0-9]+$ ]] && { echo "$id"; return 0; }
     sleep 2

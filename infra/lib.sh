@@ -82,6 +82,50 @@ require_free_port() {
   fi
 }
 
+# jaas_conf MECHANISM USER PASSWORD: a sasl.jaas.config value (quotes and backslashes escaped; a
+# properties file reads a backslash as an escape too, hence the doubling).
+jaas_conf() {
+  local module=org.apache.kafka.common.security.scram.ScramLoginModule u=$2 pw=$3
+  [[ $1 == PLAIN ]] && module=org.apache.kafka.common.security.plain.PlainLoginModule
+  u=${u//\\/\\\\}; u=${u//\"/\\\"}; pw=${pw//\\/\\\\}; pw=${pw//\"/\\\"}
+  printf '%s required username="%s" password="%s";' "$module" "${u//\\/\\\\}" "${pw//\\/\\\\}"
+}
+
+# kafka_java_client_conf USER PASSWORD [PREFIX]: security settings of a Java Kafka client (Connect's
+# worker and its producer./consumer./admin. clients, Kafka's tools) from KAFKA_SSL, KAFKA_SSL_CA_FILE
+# and KAFKA_SASL_MECHANISM, the settings the TypeScript clients read. Nothing for a plaintext Kafka.
+kafka_java_client_conf() {
+  local user=$1 pw=$2 pre=${3:-} proto mech
+  mech=$(tr '[:lower:]' '[:upper:]' <<<"${KAFKA_SASL_MECHANISM:-}")
+  if [[ ${KAFKA_SSL:-false} == true ]]; then proto=SSL; else proto=PLAINTEXT; fi
+  [[ -n $mech ]] && proto=SASL_$proto
+  [[ $proto == PLAINTEXT ]] && return 0
+  printf '%ssecurity.protocol=%s\n' "$pre" "$proto"
+  if [[ -n $mech ]]; then
+    printf '%ssasl.mechanism=%s\n' "$pre" "$mech"
+    printf '%ssasl.jaas.config=%s\n' "$pre" "$(jaas_conf "$mech" "$user" "$pw")"
+  fi
+  if [[ -n ${KAFKA_SSL_CA_FILE:-} ]]; then
+    printf '%sssl.truststore.type=PEM\n%sssl.truststore.location=%s\n' "$pre" "$pre" "$KAFKA_SSL_CA_FILE"
+  fi
+}
+
+# kafka_admin_conf_file: a client config of the admin user for Kafka's own tools (--command-config),
+# written mode 600 into CONF_DIR; prints its path (empty: a plaintext Kafka needs none).
+kafka_admin_conf_file() {
+  local f=$CONF_DIR/kafka-admin-client.properties
+  [[ ${KAFKA_SSL:-false} == true || -n ${KAFKA_SASL_MECHANISM:-} ]] || return 0
+  ( umask 077; kafka_java_client_conf "${KAFKA_SASL_USERNAME:-}" "$(kafka_sasl_password)" >"$f" )
+  printf '%s' "$f"
+}
+
+# kafka_sasl_password: KAFKA_SASL_PASSWORD, or the first line of KAFKA_SASL_PASSWORD_FILE.
+kafka_sasl_password() {
+  if [[ -n ${KAFKA_SASL_PASSWORD:-} ]]; then printf '%s' "$KAFKA_SASL_PASSWORD"
+  elif [[ -n ${KAFKA_SASL_PASSWORD_FILE:-} ]]; then head -n 1 "$KAFKA_SASL_PASSWORD_FILE" | tr -d '\r\n'
+  fi
+}
+
 # ---------------------------------------------------------------- processes
 
 pidfile() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
@@ -222,7 +266,8 @@ as_pg_user() {
 
 # ---------------------------------------------------------------- configuration
 
-SECRET_KEYS=(SHOP_PASSWORD DEBEZIUM_PASSWORD PROCESSOR_PASSWORD ANALYST_PASSWORD REGISTRY_DB_PASSWORD PG_ADMIN_PASSWORD MONITOR_PASSWORD)
+SECRET_KEYS=(SHOP_PASSWORD DEBEZIUM_PASSWORD PROCESSOR_PASSWORD ANALYST_PASSWORD REGISTRY_DB_PASSWORD PG_ADMIN_PASSWORD MONITOR_PASSWORD
+             KAFKA_ADMIN_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_PROCESSOR_PASSWORD KAFKA_TLS_PASSWORD)
 
 # Passwords: the environment wins; otherwise $DATA_DIR/secrets.env, generated on first use (mode 600).
 load_secrets() {
@@ -307,6 +352,13 @@ cdc_init() {
     fi
   fi
   KAFKA_BOOTSTRAP_SERVERS=${given_kafka:-$local_kafka}
+  # A secured local Kafka (SECURITY=on): what its clients need, as the admin user (tests, seed,
+  # infra scripts; the processor and Connect get their own users). An external Kafka: as given.
+  TLS_DIR=$DATA_DIR/tls
+  if (( KAFKA_LOCAL )) && security_on; then
+    KAFKA_SSL=true KAFKA_SSL_CA_FILE=$TLS_DIR/ca.pem KAFKA_SASL_MECHANISM=scram-sha-512
+    KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=$KAFKA_ADMIN_PASSWORD KAFKA_SASL_PASSWORD_FILE=
+  fi
   CONNECT_URL=${given_connect:-$local_connect}
   SCHEMA_REGISTRY_URL=${given_registry:-$local_registry}
   CONNECT_URL=${CONNECT_URL%/} SCHEMA_REGISTRY_URL=${SCHEMA_REGISTRY_URL%/}
@@ -419,8 +471,12 @@ ENV_KEYS=(SOURCE_DATABASE_URL SOURCE_ADMIN_URL SOURCE_MONITOR_URL WAREHOUSE_DATA
           KAFKA_BOOTSTRAP_SERVERS CONNECT_URL SCHEMA_REGISTRY_URL APICURIO_REGISTRY_URL PROCESSOR_URL PROCESSOR_PORT
           DATA_DIR LOG_DIR)
 
+# How a Kafka client authenticates (processor/src/kafka-options.ts): printed and exported when set.
+KAFKA_CLIENT_KEYS=(KAFKA_SSL KAFKA_SSL_CA_FILE KAFKA_SASL_MECHANISM KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD KAFKA_SASL_PASSWORD_FILE)
+
 print_env() {
   local k v keys=("${ENV_KEYS[@]}")
+  for k in "${KAFKA_CLIENT_KEYS[@]}"; do [[ -n ${!k:-} ]] && keys+=("$k"); done
   # A cluster: every worker's and processor's address too (KAFKA_BOOTSTRAP_SERVERS names every broker).
   is_cluster && keys+=(CONNECT_URLS PROCESSOR_URLS KAFKA_BROKERS CONNECT_WORKERS PROCESSORS)
   for k in "${keys[@]}"; do
@@ -433,6 +489,8 @@ print_env() {
 export_env() {
   local k
   for k in "${ENV_KEYS[@]}" "${SECRET_KEYS[@]}" CONNECT_URLS PROCESSOR_URLS; do export "${k?}"; done
+  for k in "${KAFKA_CLIENT_KEYS[@]}"; do [[ -n ${!k:-} ]] && export "${k?}"; done
+  return 0
 }
 
 # dispatch_component NAME "$@": the CLI of a per-component script (start|stop|restart|status)

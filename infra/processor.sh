@@ -83,7 +83,12 @@ processor_start_node() {
     envs=(PROCESSOR_PORT="$port" PROCESSOR_URL="$url" PROCESSOR_CLIENT_ID="cdc-processor-$n"
           CONNECT_URL="${urls[$(( (n - 1) % ${#urls[@]} ))]}")
   fi
-  ( cd "$REPO_DIR" && start_bg "$name" "$logf" env "${envs[@]}" node "$main" )
+  (
+    # A secured local Kafka: the processor's own user (least privilege), not the admin of make env;
+    # exported here rather than given to env(1), so the password is on no command line.
+    if (( KAFKA_LOCAL )) && security_on; then export KAFKA_SASL_USERNAME=processor KAFKA_SASL_PASSWORD=$KAFKA_PROCESSOR_PASSWORD; fi
+    cd "$REPO_DIR" && start_bg "$name" "$logf" env "${envs[@]}" node "$main"
+  )
   pid=$(<"$(pidfile "$name")")
   log "$name starting (pid $pid, log $logf)"
   wait_for_http "$url/health" "$PROCESSOR_START_TIMEOUT" "$name" "$pid" "$logf"

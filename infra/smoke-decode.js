@@ -9,7 +9,7 @@
 // Needs SOURCE_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL (make env).
 'use strict';
 const crypto = require('crypto');
-const { Kafka, logLevel } = require('kafkajs');
+const { logLevel } = require('kafkajs');
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry');
 const { Client } = require('pg');
 
@@ -20,6 +20,8 @@ const TIMEOUT_MS = Number(process.env.SMOKE_TIMEOUT_MS || 30000);
 // number; without them the client refuses every message with "potential precision loss") and
 // decimals as exact strings. Built by `make up` (npm run build).
 const { avroOptions } = require('../dist/processor/src/avro');
+// Security (KAFKA_SSL, KAFKA_SASL_*: make env) from the processor's own options module, built by make up.
+const { kafkaClient } = require('../dist/processor/src/kafka-options');
 
 const json = (v) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
 
@@ -30,7 +32,7 @@ async function main() {
   const amount = process.argv[2] || '999.99';
   const marker = `smoke-${crypto.randomBytes(6).toString('hex')}`;
   const registry = new SchemaRegistry({ host: process.env.SCHEMA_REGISTRY_URL }, { [SchemaType.AVRO]: avroOptions });
-  const kafka = new Kafka({ clientId: 'cdc-smoke', brokers: process.env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-smoke', brokers: process.env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
 
   // Start reading at the current end of every partition, then insert.
   const admin = kafka.admin();

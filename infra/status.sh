@@ -69,11 +69,17 @@ consistency_status() {
 }
 
 cdc_init
+export_env
 set +e
 rc=0
 if (( SOURCE_LOCAL )); then pg_status source || rc=1; else echo "source-pg: external $(pg_url_without_password "$SOURCE_DATABASE_URL")"; fi
 if (( WAREHOUSE_LOCAL )); then pg_status warehouse || rc=1; else echo "warehouse-pg: external $(pg_url_without_password "$WAREHOUSE_DATABASE_URL")"; fi
 kafka_status || rc=1
+if (( KAFKA_LOCAL )); then
+  if security_on; then echo "security: on (Kafka SASL_SSL, SCRAM-SHA-512, ACLs; CA $KAFKA_SSL_CA_FILE)"; else echo "security: off (Kafka PLAINTEXT)"; fi
+else
+  echo "kafka clients: TLS ${KAFKA_SSL:-false}${KAFKA_SSL_CA_FILE:+ (CA $KAFKA_SSL_CA_FILE)}, SASL ${KAFKA_SASL_MECHANISM:-none}${KAFKA_SASL_USERNAME:+ as $KAFKA_SASL_USERNAME}"
+fi
 registry_status || rc=1
 connect_status || rc=1
 slots_status || rc=1

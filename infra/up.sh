@@ -56,11 +56,15 @@ migrate "$WAREHOUSE_ADMIN_URL"
 kafka_start
 registry_start
 kafka_wait
+kafka_security_apply
 connect_start
 registry_wait
 connect_wait
 
 # 4. The connector (created if missing, never overwritten: make connector-apply), then the processor.
+# The infra's Kafka clients share the processor's options module (dist/processor/src/kafka-options.js).
+processor_build
+export_env
 # The signal topic first: the connector's Kafka signal channel reads its partition 0.
 out=$(node "$INFRA_DIR/ensure-topics.js" "$KAFKA_BOOTSTRAP_SERVERS" 1 dbserver1-signal 2>&1) \
   || die "could not create topic dbserver1-signal on $KAFKA_BOOTSTRAP_SERVERS: $out"

@@ -3,6 +3,7 @@
 // processor's part (Kafka timestamp → row visible in the warehouse). orders_fact keeps each
 // event's partition and offset, so the Kafka timestamps are read back for exactly those offsets.
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../../processor/src/kafka-options';
 import type { Client } from 'pg';
 import { TOPIC, type Window } from './systems';
 import { quantile } from './util';
@@ -18,7 +19,7 @@ export interface Split {
 /** Kafka timestamps (ms) of the messages [from, to] of each partition. */
 async function readTimestamps(brokers: string[], ranges: Map<number, [bigint, bigint]>, timeoutMs = 60_000): Promise<Map<number, Map<bigint, number>>> {
   const out = new Map<number, Map<bigint, number>>([...ranges.keys()].map((p) => [p, new Map()]));
-  const kafka = new Kafka({ clientId: 'cdc-bench-probe', brokers, logLevel: logLevel.NOTHING });
+  const kafka = kafkaClient({ clientId: 'cdc-bench-probe', brokers, logLevel: logLevel.NOTHING });
   const groupId = `cdc-bench-probe-${Date.now()}`;
   const consumer = kafka.consumer({ groupId, maxBytesPerPartition: 10 * 1024 * 1024, maxWaitTimeInMs: 100 });
   const pending = new Set(ranges.keys());

@@ -16,6 +16,7 @@ import * as net from 'net';
 import * as path from 'path';
 import type { Client } from 'pg';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaClient } from '../../processor/src/kafka-options';
 import { threadsNamed, type Group, type Member } from './proc';
 import { ConnectRest, connect, lit, log, sleep, urlParts, waitFor, withDb } from './util';
 
@@ -126,7 +127,7 @@ async function groupToEnd(admin: Admin, groupId: string): Promise<Map<number, bi
 }
 
 export function kafkaAdmin(brokers: string[]): Admin {
-  return new Kafka({ clientId: 'cdc-bench', brokers, logLevel: logLevel.NOTHING }).admin();
+  return kafkaClient({ clientId: 'cdc-bench', brokers, logLevel: logLevel.NOTHING }).admin();
 }
 
 function freePort(): Promise<number> {

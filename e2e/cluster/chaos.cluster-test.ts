@@ -2,87 +2,13 @@
 // 2 processors — on its own ports and data directory; its topology as make status reports it;
 // make chaos against it (each fault under load, make verify exact after each, no change twice in
 // the history); make down leaves no process behind.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, logLevel } from 'kafkajs';
+import { kafkaClient } from '../../processor/src/kafka-options';
+import { BASE, DATA_DIR, capture, clusterStackEnv, livePids, processesNamingDataDir, run } from './cluster-lib';
 
-const REPO = path.resolve(__dirname, '../..');
-const BASE = Number(process.env.TEST_CLUSTER_PORT_BASE ?? 40000);
-const DATA_DIR = process.env.TEST_CLUSTER_DATA_DIR ?? path.join(REPO, '.data-cluster');
 const STEPS = ['broker-leader', 'broker-controller', 'connect-worker', 'processor', 'rolling-brokers'];
-
-// What make env exports for another stack (tests run under infra/with-env.sh) would make this
-// cluster's components "external": only the cluster's own settings go to the scripts.
-const INHERITED = /^(SOURCE_|WAREHOUSE_|ANALYST_|KAFKA_|CONNECT_|SCHEMA_REGISTRY|APICURIO_|PROCESSOR_|REGISTRY_|DEBEZIUM_|DATA_DIR|LOG_DIR|BI_|CHAOS_|.*_PASSWORD$)/;
-function clusterEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!INHERITED.test(k)) env[k] = v;
-  return {
-    ...env,
-    DATA_DIR,
-    SOURCE_PG_PORT: String(BASE + 5432),
-    WAREHOUSE_PG_PORT: String(BASE + 5433),
-    KAFKA_PORT: String(BASE + 9092), // brokers on +9092, +9094, +9096; controllers one above each
-    KAFKA_CONTROLLER_PORT: String(BASE + 9093),
-    REGISTRY_PORT: String(BASE + 8080),
-    REGISTRY_MGMT_PORT: String(BASE + 9000),
-    CONNECT_PORT: String(BASE + 8083), // workers on +8083, +8084
-    PROCESSOR_PORT: String(BASE + 8090), // processors on +8090, +8091
-    BI_PORT: String(BASE + 8088),
-    KAFKA_BROKERS: '3',
-    CONNECT_WORKERS: '2',
-    PROCESSORS: '2',
-    RATE: process.env.CHAOS_RATE ?? '100',
-  };
-}
-
-/** Runs a script of the repository with the cluster's environment; its output goes to the terminal. */
-function run(args: string[]): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('bash', args, { cwd: REPO, env: clusterEnv(), stdio: ['ignore', 'inherit', 'inherit'] });
-    p.on('error', reject);
-    p.on('exit', (code) => resolve(code));
-  });
-}
-
-function capture(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const p = spawn(args[0], args.slice(1), { cwd: REPO, env: clusterEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('exit', (code) => resolve({ code, out }));
-  });
-}
-
-/** The pids recorded by the scripts (one file per component and node) that are still alive. */
-function livePids(): string[] {
-  const dir = path.join(DATA_DIR, 'run');
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.pid')).flatMap((f) => {
-    const pid = Number(fs.readFileSync(path.join(dir, f), 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) return [];
-    try {
-      process.kill(pid, 0);
-      return [`${f}: ${pid}`];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Processes whose command line names this data directory (the JVMs' markers, PostgreSQL's -D). */
-function processesNamingDataDir(): string[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      return cmd.includes(`${DATA_DIR}/`) || cmd.includes(`:${DATA_DIR} `) ? [`${d}: ${cmd.slice(0, 120)}`] : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 const bootstrap = [0, 2, 4].map((i) => `127.0.0.1:${BASE + 9092 + i}`).join(',');
 
@@ -108,7 +34,7 @@ describe('a cluster of 3 brokers, 2 Connect workers, 2 processors', () => {
     // The second processor joins last: its rebalance may still be under way when make up returns.
     let s: Status | null = null;
     for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((r) => setTimeout(r, 2000))) {
-      const status = await capture(['node', 'infra/cluster-status.js', bootstrap, 'cdc-warehouse', '--json']);
+      const status = await capture(['bash', 'infra/with-env.sh', 'node', 'infra/cluster-status.js', bootstrap, 'cdc-warehouse', '--json']);
       if (status.code !== 0) continue;
       s = JSON.parse(status.out) as Status;
       if (s.group.state === 'Stable' && s.group.members.length === 2) break;
@@ -129,7 +55,8 @@ describe('a cluster of 3 brokers, 2 Connect workers, 2 processors', () => {
     expect(owners.map(([c]) => c).sort()).toEqual(['cdc-processor-1', 'cdc-processor-2']);
     for (const [, parts] of owners) expect(parts.length).toBeGreaterThan(0);
 
-    const kafka = new Kafka({ clientId: 'cluster-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
+    // As the admin user when the cluster is secured (make env).
+    const kafka = kafkaClient({ clientId: 'cluster-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING }, clusterStackEnv());
     const admin = kafka.admin();
     await admin.connect();
     try {

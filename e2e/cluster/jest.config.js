@@ -7,6 +7,9 @@ module.exports = {
   rootDir: root,
   // A cold cluster start on a small machine takes minutes, and the chaos run tens of minutes.
   testTimeout: 60 * 60 * 1000,
+  // Name order: chaos (fresh cluster, make down at its end), then kafka-security (brings the same
+  // secured cluster up again, make down at its end).
+  testSequencer: '<rootDir>/e2e/lib/sequencer.js',
   projects: [
     {
       displayName: 'cluster',

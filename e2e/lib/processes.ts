@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
-import { REPO, source, sourceAdmin, stackEnv, waitFor, warehouse } from './stack';
+import { REPO, source, sourceAdmin, stackEnv, stackKafka, waitFor, warehouse } from './stack';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -194,7 +194,7 @@ export async function dropSourceRecords(prefix: string): Promise<void> {
 
 /** Deletes test topics from Kafka (best effort: a broker that refuses is not the test's concern). */
 export async function deleteTopics(topics: string[]): Promise<void> {
-  const kafka = new Kafka({ clientId: 'e2e-cleanup', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const kafka = stackKafka('e2e-cleanup');
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -213,7 +213,7 @@ export async function deleteTopics(topics: string[]): Promise<void> {
  *  Empty while the group rebalances or has no member. A killed member stays listed until its
  *  session times out. */
 export async function groupAssignment(group: string): Promise<{ memberId: string; clientId: string; partitions: string[] }[]> {
-  const kafka = new Kafka({ clientId: 'e2e-group', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const kafka = stackKafka('e2e-group');
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -231,7 +231,7 @@ export async function groupAssignment(group: string): Promise<{ memberId: string
 
 /** Creates a topic the way the connector would (its partitions), if it does not exist. */
 export async function createTopic(topic: string, partitions: number): Promise<void> {
-  const kafka = new Kafka({ clientId: 'e2e-setup', brokers: stackEnv().KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
+  const kafka = stackKafka('e2e-setup');
   const admin = kafka.admin();
   await admin.connect();
   try {

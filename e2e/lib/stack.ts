@@ -2,7 +2,9 @@
 // and bounded waiting. Tests run against the real stack started by `make up`.
 import { execFileSync } from 'child_process';
 import * as path from 'path';
+import { logLevel, type Kafka } from 'kafkajs';
 import { Pool, types } from 'pg';
+import { kafkaClient } from '../../processor/src/kafka-options';
 
 // Exactness: bigint (20) and numeric (1700) come back as strings, never JS numbers.
 types.setTypeParser(20, (v) => v);
@@ -38,6 +40,12 @@ export function stackEnv(): StackEnv {
   }
   cached = env as StackEnv;
   return cached;
+}
+
+/** A kafkajs client of the stack's Kafka, with its security settings (`make env`: the admin user when secured). */
+export function stackKafka(clientId: string): Kafka {
+  const env = stackEnv();
+  return kafkaClient({ clientId, brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }, env);
 }
 
 const pools = new Map<string, Pool>();

@@ -2,7 +2,7 @@
 // they capture (topic.prefix, table.include.list, …) and which of their change topics exist in
 // Kafka. A changed set re-subscribes the pipeline; a table newly in capture gets one incremental
 // snapshot (signals.ts), so its rows from before the change land too.
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 import type { CapturedTables, Refusals } from './captured-tables';
 import type { Logger } from './log';
 import { SignalSender, snapshotSignal } from './signals';
@@ -75,6 +75,8 @@ export interface FollowOptions {
   pollMs: number;
   brokers: string[];
   clientId: string;
+  /** TLS and SASL (kafka-options.ts). */
+  kafkaAuth?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
   /** Kafka's topic list (default: a kafkajs admin client); the clock. Replaceable in tests. */
   listTopics?: () => Promise<string[]>;
   now?: () => number;
@@ -104,7 +106,7 @@ export class CaptureFollower {
     private readonly apply: ApplyTopics,
     private readonly log: Logger,
   ) {
-    this.kafka = new Kafka({ clientId: `${opts.clientId}-follow`, brokers: opts.brokers, logLevel: logLevel.NOTHING });
+    this.kafka = new Kafka({ clientId: `${opts.clientId}-follow`, brokers: opts.brokers, logLevel: logLevel.NOTHING, ...opts.kafkaAuth });
     this.signals = new SignalSender(this.kafka);
   }
 

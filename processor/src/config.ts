@@ -3,6 +3,7 @@
 import convict from 'convict';
 import * as fs from 'fs';
 import * as path from 'path';
+import { kafkaSecuritySchema, resolveKafkaSecurity, type KafkaSecurity } from './kafka-options';
 import { parseRules, type Rules } from './validate';
 
 const REPO_ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../../package.json')) ? '../..' : '../../..');
@@ -43,6 +44,8 @@ const schema = {
     clientId: { doc: 'Kafka client id.', format: String, default: 'cdc-processor', env: 'PROCESSOR_CLIENT_ID' },
     topics: { doc: 'Debezium topics to load (comma-separated).', format: 'list', default: ['dbserver1.public.orders'], env: 'PROCESSOR_TOPICS' },
     topicPattern: { doc: 'A regular expression of topics to load instead of the list (matched at start).', format: String, default: '', env: 'PROCESSOR_TOPIC_PATTERN' },
+    // TLS and SASL (kafka.ssl.*, kafka.sasl.*): processor/src/kafka-options.ts, shared with every other client.
+    ...kafkaSecuritySchema,
   },
   source: {
     monitorUrl: { doc: 'Source PostgreSQL, read-only monitoring role: replication slot metrics on /metrics (optional).', format: 'url-string', default: '', env: 'SOURCE_MONITOR_URL', sensitive: true },
@@ -99,7 +102,7 @@ const schema = {
 
 export interface Config {
   warehouse: { url: string };
-  kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string };
+  kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string } & KafkaSecurity;
   source: { monitorUrl: string };
   connect: { url: string; connectors: string[]; pollMs: number };
   naming: { homePrefix: string };
@@ -134,6 +137,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   }
   const config = c.getProperties() as Config;
   if (!config.warehouse.url) throw new ConfigError('warehouse.url (WAREHOUSE_DATABASE_URL) is required');
+  try {
+    Object.assign(config.kafka, resolveKafkaSecurity(config.kafka));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   if (config.kafka.topicPattern) {
     try {
       new RegExp(config.kafka.topicPattern);

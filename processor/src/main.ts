@@ -5,6 +5,7 @@ import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
 import { Decoder } from './decode';
 import { startHttp } from './http';
+import { kafkaAuthOptions } from './kafka-options';
 import { createLogger, redactUrl, type Logger } from './log';
 import { addSlotMetrics, createMetrics } from './metrics';
 import { readSlots } from './slots';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const { config, rules } = loaded;
+  const kafkaAuth = kafkaAuthOptions(config.kafka);
   const log = createLogger(config.log.level);
   const metrics = createMetrics();
   setHomePrefix(config.naming.homePrefix);
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
     {
       brokers: config.kafka.brokers,
       clientId: config.kafka.clientId,
+      kafkaAuth,
       groupId: config.kafka.groupId,
       topics: config.kafka.topics,
       topicPattern: config.kafka.topicPattern,
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
 
   const follower = config.connect.url
     ? new CaptureFollower(
-      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
+      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId, kafkaAuth },
       captured, (topics, refused) => pipeline.setTopics(topics, refused), log)
     : null;
 
@@ -154,6 +157,8 @@ async function main(): Promise<void> {
   log.info('starting', {
     warehouse: redactUrl(config.warehouse.url),
     brokers: config.kafka.brokers,
+    // Never the password.
+    kafkaSecurity: { ssl: config.kafka.ssl.enabled, caFile: config.kafka.ssl.caFile || undefined, sasl: config.kafka.sasl.mechanism || 'none', user: config.kafka.sasl.username || undefined },
     registry: config.registry.url,
     batch: config.batch,
     apply: config.apply.mode,

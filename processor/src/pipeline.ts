@@ -9,7 +9,7 @@
 // serve lag tools only. Each message carries where the reading continued from (`from`), and
 // the writer refuses a partition whose batch does not continue the stored offset: it is then
 // read again from there (rewind).
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { BatchLimits } from './batch';
 import { Lane } from './lane';
 import type { Decoder, Decoded } from './decode';
@@ -24,6 +24,8 @@ import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
 export interface PipelineOptions {
   brokers: string[];
   clientId: string;
+  /** TLS and SASL (kafka-options.ts). */
+  kafkaAuth?: Pick<KafkaConfig, 'ssl' | 'sasl'>;
   groupId: string;
   topics: string[];
   topicPattern: string;
@@ -82,6 +84,7 @@ export class Pipeline {
     this.kafka = new Kafka({
       clientId: opts.clientId,
       brokers: opts.brokers,
+      ...opts.kafkaAuth,
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => {
         const { message, ...rest } = entry.log;

@@ -3,6 +3,7 @@
 // offsets, is where the processor records progress, so that is what is compared.
 import { Client } from 'pg';
 import { Admin, Kafka, logLevel } from 'kafkajs';
+import { kafkaClient } from '../../processor/src/kafka-options';
 import { ConfigError } from './cli';
 import { errText } from './db';
 
@@ -47,7 +48,7 @@ export class LagProbe {
 
   static async connect(brokers: string[], topic: string, group: string): Promise<LagProbe> {
     // kafkajs logs every retry at ERROR level; failures are reported here as one line instead.
-    const kafka = new Kafka({ clientId: 'cdc-verify', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10_000, retry: { retries: 2 } });
+    const kafka = kafkaClient({ clientId: 'cdc-verify', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10_000, retry: { retries: 2 } });
     const admin = kafka.admin();
     try {
       await admin.connect();

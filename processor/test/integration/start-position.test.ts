@@ -4,6 +4,7 @@
 // and the real Pipeline, writing into a scratch warehouse.
 import * as crypto from 'crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaAuthOptions, kafkaClient, kafkaSecurityFromEnv } from '../../src/kafka-options';
 import { createMetrics } from '../../src/metrics';
 import { readOffset } from '../../src/offsets';
 import { Pipeline } from '../../src/pipeline';
@@ -11,7 +12,7 @@ import { quietLog, scratchWarehouse, type Scratch } from './scratch';
 
 let wh: Scratch;
 const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').filter(Boolean);
-const kafka = new Kafka({ clientId: 'cdc-it-start', brokers, logLevel: logLevel.NOTHING });
+const kafka = kafkaClient({ clientId: 'cdc-it-start', brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 const topics: string[] = [];
 
@@ -46,7 +47,7 @@ async function produce(topic: string, from: number, to: number): Promise<void> {
 function pipeline(topic: string, group: string, log = quietLog()) {
   const decoder: any = { decode: async (_t: string, _k: Buffer | null, value: Buffer | null) => ({ kind: 'reject', stage: 'decode', table: topic, reason: `read ${value}` }) };
   return new Pipeline(
-    { brokers, clientId: 'cdc-it-start', groupId: group, topics: [topic], topicPattern: '', limits: { maxEvents: 100, maxBytes: 1 << 20, lingerMs: 5 }, maxBackoffMs: 500 },
+    { brokers, clientId: 'cdc-it-start', kafkaAuth: kafkaAuthOptions(kafkaSecurityFromEnv()), groupId: group, topics: [topic], topicPattern: '', limits: { maxEvents: 100, maxBytes: 1 << 20, lingerMs: 5 }, maxBackoffMs: 500 },
     decoder, [wh.writer({ group })], (tp) => readOffset(wh.admin, group, tp), createMetrics(), log,
   );
 }
