@@ -6,6 +6,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
+import { authHeaders, credentialsFromEnv } from '../../processor/src/rest-auth';
 
 const REPO = path.resolve(__dirname, '../..');
 const BASE = Number(process.env.TEST_CLUSTER_PORT_BASE ?? 40000);
@@ -14,7 +15,7 @@ const STEPS = ['broker-leader', 'broker-controller', 'connect-worker', 'processo
 
 // What make env exports for another stack (tests run under infra/with-env.sh) would make this
 // cluster's components "external": only the cluster's own settings go to the scripts.
-const INHERITED = /^(SOURCE_|WAREHOUSE_|ANALYST_|KAFKA_|CONNECT_|SCHEMA_REGISTRY|APICURIO_|PROCESSOR_|REGISTRY_|DEBEZIUM_|DATA_DIR|LOG_DIR|BI_|CHAOS_|.*_PASSWORD$)/;
+const INHERITED = /^(SOURCE_|WAREHOUSE_|ANALYST_|KAFKA_|CONNECT_|SCHEMA_REGISTRY|APICURIO_|PROCESSOR_|REGISTRY_|DEBEZIUM_|DATA_DIR|LOG_DIR|BI_|CHAOS_|.*_PASSWORD$|.*_USERNAME$)/;
 function clusterEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!INHERITED.test(k)) env[k] = v;
@@ -139,9 +140,13 @@ describe('a cluster of 3 brokers, 2 Connect workers, 2 processors', () => {
       await admin.disconnect();
     }
 
-    // The source task runs on one of the two workers; both answer for the group.
+    // The source task runs on one of the two workers; both answer for the group (a cluster is
+    // secured: Connect's REST asks for the credentials make env prints).
+    const envOut = await capture(['bash', 'infra/env.sh']);
+    const clusterVars = Object.fromEntries(envOut.out.split('\n').map((l) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2].replace(/^'(.*)'$/, '$1')]));
+    const connectHeaders = () => authHeaders(credentialsFromEnv(clusterVars, 'CONNECT'));
     for (const port of [BASE + 8083, BASE + 8084]) {
-      const res = await fetch(`http://127.0.0.1:${port}/connectors/orders-source/status`);
+      const res = await fetch(`http://127.0.0.1:${port}/connectors/orders-source/status`, { headers: connectHeaders() });
       expect(res.status).toBe(200);
       const st = (await res.json()) as { tasks: Array<{ state: string; worker_id: string }> };
       expect(st.tasks[0].state).toBe('RUNNING');

@@ -3,6 +3,7 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { Pool, types } from 'pg';
+import { authHeaders, credentialsFromEnv, type BasicCredentials } from '../../processor/src/rest-auth';
 
 // Exactness: bigint (20) and numeric (1700) come back as strings, never JS numbers.
 types.setTypeParser(20, (v) => v);
@@ -39,6 +40,12 @@ export function stackEnv(): StackEnv {
   cached = env as StackEnv;
   return cached;
 }
+
+/** Connect's REST and the registry's credentials as `make env` prints them (SECURITY=on), else none. */
+export const connectAuth = (): BasicCredentials | null => credentialsFromEnv(stackEnv(), 'CONNECT');
+export const registryAuth = (): BasicCredentials | null => credentialsFromEnv(stackEnv(), 'SCHEMA_REGISTRY');
+export const connectHeaders = (): Record<string, string> => authHeaders(connectAuth());
+export const registryHeaders = (): Record<string, string> => authHeaders(registryAuth());
 
 const pools = new Map<string, Pool>();
 

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   // Schema changes that leave current rows stale (a rename, a clock default): the writer asks
   // Debezium for an incremental snapshot of the table.
   const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
-  const schemas = new RegistrySchemas(config.registry.url);
+  const schemas = new RegistrySchemas(config.registry.url, { auth: config.registry.auth });
   // A source's transactions load whole only when this processor records its END records.
   let pipelineRef: Pipeline | null = null;
   const readsTransactions = (prefix: string) => pipelineRef?.reads(`${prefix}.transaction`) ?? false;
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
 
   const follower = config.connect.url
     ? new CaptureFollower(
-      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
+      { connectUrl: config.connect.url, connectAuth: config.connect.auth, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId },
       captured, (topics, refused) => pipeline.setTopics(topics, refused), log)
     : null;
 

@@ -8,6 +8,7 @@
 import type * as avro from 'avsc';
 import { avroType } from './avro';
 import { RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
+import { authHeaders, type BasicCredentials } from './rest-auth';
 
 export { UnknownSchemaError } from './errors';
 
@@ -26,6 +27,8 @@ export interface SchemaSource {
 export interface RegistryOptions {
   /** Bound on one request; a registry that hangs is as unavailable as one that refuses. */
   timeoutMs?: number;
+  /** HTTP basic credentials, for a registry that asks for them (SECURITY=on). */
+  auth?: BasicCredentials | null;
 }
 
 /** The Confluent API's error code for "schema not found" (Apicurio's ccompat API uses it too). */
@@ -34,12 +37,14 @@ const SCHEMA_NOT_FOUND = 40403;
 export class RegistrySchemas implements SchemaSource {
   private readonly cache = new Map<number, Promise<WriterSchema>>();
   private readonly timeoutMs: number;
+  private readonly headers: Record<string, string>;
 
   constructor(
     private readonly baseUrl: string,
     opts: RegistryOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...authHeaders(opts.auth) };
   }
 
   get(id: number): Promise<WriterSchema> {
@@ -96,7 +101,7 @@ export class RegistrySchemas implements SchemaSource {
   private async request(path: string): Promise<{ status: number; text: string }> {
     try {
       const res = await fetch(`${this.baseUrl}${path}`, {
-        headers: { Accept: 'application/vnd.schemaregistry.v1+json, application/json' },
+        headers: this.headers,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       // The body is read under the same timeout: a reply that stalls halfway is a hang too.
