@@ -427,6 +427,17 @@ topology_record() {
     [[ -z $had || $had == "$KAFKA_BROKERS" ]] \
       || die "the Kafka data in $DATA_DIR belongs to $had broker(s), not KAFKA_BROKERS=$KAFKA_BROKERS: run make clean (deletes all data) or keep KAFKA_BROKERS=$had"
   fi
+  # The registry, the workers and the processors take their security settings at start only.
+  if [[ -f $f ]]; then
+    had=$(sed -n 's/^SECURITY=//p' "$f")
+    if [[ -n $had && $had != "$SECURITY" ]]; then
+      local pf
+      for pf in "$RUN_DIR"/*.pid; do
+        [[ -s $pf ]] && kill -0 "$(<"$pf")" 2>/dev/null \
+          && die "SECURITY=$SECURITY but the stack in $DATA_DIR runs with SECURITY=$had: make down first, then SECURITY=$SECURITY make up"
+      done
+    fi
+  fi
   printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\nSECURITY=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" "$SECURITY" >"$f"
 }
 
