@@ -230,7 +230,12 @@ connector_task_workers() {
 connect_status() {
   local pid st i rc=0 p u
   if (( ! CONNECT_LOCAL )); then
-    if connect_ok "$CONNECT_URL/"; then echo "connect: external $CONNECT_URL reachable"; else echo "connect: external $CONNECT_URL UNREACHABLE"; return 1; fi
+    local code; code=$(connect_curl -sS -o /dev/null -w '%{http_code}' --max-time 3 "$CONNECT_URL/" 2>/dev/null || true)
+    case $code in
+      200) echo "connect: external $CONNECT_URL reachable" ;;
+      401|403) echo "connect: external $CONNECT_URL REFUSES ${CONNECT_USERNAME:-requests without credentials} (HTTP $code: CONNECT_USERNAME, CONNECT_PASSWORD)"; return 1 ;;
+      *) echo "connect: external $CONNECT_URL UNREACHABLE"; return 1 ;;
+    esac
   elif (( CONNECT_WORKERS == 1 )); then
     if pid=$(running_pid connect "$(CONNECT_MARKER)"); then
       if connect_ok "$CONNECT_URL/"; then echo "connect: up ($CONNECT_URL, pid $pid)"; else echo "connect: starting (pid $pid)"; fi

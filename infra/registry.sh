@@ -83,7 +83,12 @@ registry_stop() { stop_component registry "$(REGISTRY_MARKER)"; }
 registry_status() {
   local pid
   if (( ! REGISTRY_LOCAL )); then
-    if registry_ok "$SCHEMA_REGISTRY_URL/subjects"; then echo "registry: external $SCHEMA_REGISTRY_URL reachable"; else echo "registry: external $SCHEMA_REGISTRY_URL UNREACHABLE"; return 1; fi
+    local code; code=$(registry_curl -sS -o /dev/null -w '%{http_code}' --max-time 3 "$SCHEMA_REGISTRY_URL/subjects" 2>/dev/null || true)
+    case $code in
+      200) echo "registry: external $SCHEMA_REGISTRY_URL reachable" ;;
+      401|403) echo "registry: external $SCHEMA_REGISTRY_URL REFUSES ${SCHEMA_REGISTRY_USERNAME:-requests without credentials} (HTTP $code: SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD)"; return 1 ;;
+      *) echo "registry: external $SCHEMA_REGISTRY_URL UNREACHABLE"; return 1 ;;
+    esac
   elif pid=$(running_pid registry "$(REGISTRY_MARKER)"); then
     if http_ok "http://$BIND_HOST:$REGISTRY_MGMT_PORT/health/ready"; then echo "registry: up ($SCHEMA_REGISTRY_URL, pid $pid)"; else echo "registry: not ready (pid $pid)"; fi
   else echo "registry: down"; return 1; fi
