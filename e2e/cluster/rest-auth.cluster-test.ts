@@ -94,6 +94,19 @@ beforeAll(async () => {
   }
   connect = c;
   reader = r;
+  // A fresh stack has no orders yet: one change through the whole pipeline registers the orders
+  // schemas (the writer) and creates orders_latest (the processor, decoding with the reader).
+  const src = new Client({ connectionString: env.SOURCE_DATABASE_URL });
+  const wh = new Client({ connectionString: env.ANALYST_DATABASE_URL });
+  await src.connect();
+  await wh.connect();
+  try {
+    const id = (await src.query("INSERT INTO orders (customer_id, product_name, amount, status) VALUES (7, 'rest-auth warm-up', 1.00, 'paid') RETURNING order_id")).rows[0].order_id;
+    await waitFor('the warm-up order in orders_latest', async () => (await wh.query('SELECT 1 FROM orders_latest WHERE order_id = $1', [id])).rowCount === 1, 120_000);
+  } finally {
+    await src.end();
+    await wh.end();
+  }
 });
 
 afterAll(async () => {
