@@ -28,7 +28,7 @@ EOC
   fi
 }
 
-connect_rest_auth_plugin_dir() { printf '%s/connect-basic-auth-%s' "$DIST_DIR" "$CONNECT_VERSION"; }
+connect_rest_auth_dir() { printf '%s/connect-basic-auth-%s' "$DIST_DIR" "$CONNECT_VERSION"; }
 
 # connect_write_rest_auth: the JAAS file (its path goes to the JVM) and the users file it names
 # (user=password, mode 600): the password is never on a command line.
@@ -144,7 +144,7 @@ connect_start_node() {
   if security_on; then
     connect_write_rest_auth
     auth=(-Djava.security.auth.login.config="$CONF_DIR/connect-rest-jaas.conf")
-    cp+=:$(connect_rest_auth_plugin_dir)/*
+    cp+=:$(connect_rest_auth_dir)/*
   fi
   start_bg "$name" "$logf" env "${envs[@]}" \
     "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "${auth[@]}" \
@@ -157,8 +157,8 @@ connect_start_node() {
 
 connect_prepare() {
   [[ -d $CONNECT_LIBS && -d $DEBEZIUM_PLUGIN && -d $CONVERTER_PLUGIN ]] || die "Kafka Connect or its plugins are not installed in $DIST_DIR: run make install"
-  if security_on && [[ ! -f $(connect_rest_auth_plugin_dir)/.cdc-stamp ]]; then
-    die "SECURITY=on: Kafka's basic-auth REST extension is not installed in $(connect_rest_auth_plugin_dir): run bash infra/install.sh connect-rest-auth (make up does)"
+  if security_on && [[ ! -f $(connect_rest_auth_dir)/.cdc-stamp ]]; then
+    die "SECURITY=on: Kafka's basic-auth REST extension is not installed in $(connect_rest_auth_dir): run bash infra/install.sh connect-rest-auth (make up does)"
   fi
   find_java
   # Linked anew only while no worker runs: a running worker may still read its plugin folders.
