@@ -21,6 +21,9 @@ export const OPT_OUT_KEY = 'cdc.warehouse.follow';
 /** GET /connectors?expand=info&expand=status → the Debezium PostgreSQL connectors (optionally only these names). */
 export async function readConnectors(connectUrl: string, only: string[] = [], auth: BasicCredentials | null = null): Promise<ConnectorState[]> {
   const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors?expand=info&expand=status`, { headers: authHeaders(auth), signal: AbortSignal.timeout(10_000) });
+  if (res.status === 401 || res.status === 403) {
+    throw new Error(`GET /connectors answered ${res.status}: ${auth ? `user ${auth.username} refused` : 'credentials needed'} (connect.username / connect.password: CONNECT_USERNAME, CONNECT_PASSWORD)`);
+  }
   if (!res.ok) throw new Error(`GET /connectors answered ${res.status}`);
   return parseConnectors(await res.json(), only);
 }

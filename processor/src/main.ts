@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import { CaptureFollower, requestResnapshot } from './capture';
 import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
+import { RegistryRefusedError } from './errors';
 import { Decoder } from './decode';
 import { startHttp } from './http';
 import { createLogger, redactUrl, type Logger } from './log';
@@ -49,6 +50,8 @@ async function reportTablesWithoutKey(schemas: RegistrySchemas, topics: string[]
       }
     }
   } catch (err) {
+    // Wrong or missing credentials do not heal by waiting.
+    if (err instanceof RegistryRefusedError) fail((err as Error).message);
     log.warn('schema registry not reachable at start; decoding waits for it', { error: err });
   }
 }

@@ -7,7 +7,7 @@
 // rejects; anything else is RegistryUnavailableError, which the pipeline waits out and retries.
 import type * as avro from 'avsc';
 import { avroType } from './avro';
-import { RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
+import { RegistryRefusedError, RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
 import { authHeaders, type BasicCredentials } from './rest-auth';
 
 export { UnknownSchemaError } from './errors';
@@ -45,7 +45,10 @@ export class RegistrySchemas implements SchemaSource {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...authHeaders(opts.auth) };
+    this.user = opts.auth?.username ?? null;
   }
+
+  private readonly user: string | null;
 
   get(id: number): Promise<WriterSchema> {
     let entry = this.cache.get(id);
@@ -105,8 +108,13 @@ export class RegistrySchemas implements SchemaSource {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       // The body is read under the same timeout: a reply that stalls halfway is a hang too.
-      return { status: res.status, text: await res.text() };
+      const text = await res.text();
+      if (res.status === 401 || res.status === 403) {
+        throw new RegistryRefusedError(`schema registry: GET ${path} answered ${res.status}: ${this.user ? `user ${this.user} refused` : 'credentials needed'} (registry.username / registry.password: SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD)`);
+      }
+      return { status: res.status, text };
     } catch (err) {
+      if (err instanceof RegistryRefusedError) throw err;
       const e = err as any;
       const why = e?.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : `${e?.message ?? e}${e?.cause?.message ? `: ${e.cause.message}` : ''}`;
       throw new RegistryUnavailableError(`schema registry: GET ${path} failed: ${why}`, { cause: err });
