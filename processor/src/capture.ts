@@ -18,11 +18,14 @@ export interface ConnectorState {
 /** Connector config key: `false` keeps a connector's changes out of this warehouse. */
 export const OPT_OUT_KEY = 'cdc.warehouse.follow';
 
+/** Connect refused the credentials (401/403): at start a configuration mistake, not an outage. */
+export class ConnectRefusedError extends Error {}
+
 /** GET /connectors?expand=info&expand=status → the Debezium PostgreSQL connectors (optionally only these names). */
 export async function readConnectors(connectUrl: string, only: string[] = [], auth: BasicCredentials | null = null): Promise<ConnectorState[]> {
   const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors?expand=info&expand=status`, { headers: authHeaders(auth), signal: AbortSignal.timeout(10_000) });
   if (res.status === 401 || res.status === 403) {
-    throw new Error(`GET /connectors answered ${res.status}: ${auth ? `user ${auth.username} refused` : 'credentials needed'} (connect.username / connect.password: CONNECT_USERNAME, CONNECT_PASSWORD)`);
+    throw new ConnectRefusedError(`GET /connectors answered ${res.status}: ${auth ? `user ${auth.username} refused` : 'credentials needed'} (connect.username / connect.password: CONNECT_USERNAME, CONNECT_PASSWORD)`);
   }
   if (!res.ok) throw new Error(`GET /connectors answered ${res.status}`);
   return parseConnectors(await res.json(), only);
@@ -158,6 +161,8 @@ export class CaptureFollower {
       if (this.connectFailing) this.log.info('Kafka Connect answers again', { connect: this.opts.connectUrl });
       this.connectFailing = false;
     } catch (err) {
+      // Wrong or missing credentials do not heal by waiting: the start fails with them.
+      if (first && err instanceof ConnectRefusedError) throw err;
       // Keep loading what is loaded: Connect being away changes nothing in Kafka.
       if (!this.connectFailing) this.log.warn('Kafka Connect unreachable; the loaded topics stay as they are', { connect: this.opts.connectUrl, error: err });
       this.connectFailing = true;
