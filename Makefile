@@ -19,7 +19,7 @@ help:
 	@echo "make env       KEY=value lines to connect (psql, BI tools, scripts)"
 	@echo "make test      type-check, unit, integration and end-to-end tests against the real stack"
 	@echo "make chaos     on a cluster (KAFKA_BROKERS=3 CONNECT_WORKERS=2 PROCESSORS=2 make up): kill -9 brokers, a worker, a processor under load; verify after each"
-	@echo "make test-cluster   a cluster of its own (own ports and data), make chaos against it, then down"
+	@echo "make test-cluster   a cluster of its own (own ports and data), make chaos against it, then down; a secured node: REST auth checks"
 	@echo "make bench     benchmark against the Debezium JDBC sink and native replication"
 	@echo "make bi        Apache Superset with a live Orders dashboard"
 	@echo "make down      stop everything;  make clean: stop and delete all data"

@@ -20,6 +20,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClient } from '../processor/src/kafka-options';
 import { Decoder } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
+import { credentialsFromEnv } from '../processor/src/rest-auth';
 import { TOPIC } from './lib/systems';
 import { connect, log, quantile, sleep, waitFor } from './lib/util';
 
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const rate = Number(process.argv[2] ?? 1000);
   const seconds = Number(process.argv[3] ?? 20);
   const brokers = need('KAFKA_BOOTSTRAP_SERVERS').split(',');
-  const decoder = new Decoder(new RegistrySchemas(need('SCHEMA_REGISTRY_URL')));
+  const decoder = new Decoder(new RegistrySchemas(need('SCHEMA_REGISTRY_URL'), { auth: credentialsFromEnv(process.env, 'SCHEMA_REGISTRY') }));
   const wh = await connect(need('WAREHOUSE_ADMIN_URL'), 'cdc-capture-probe');
   await wh.query(`
     CREATE SCHEMA IF NOT EXISTS probe;

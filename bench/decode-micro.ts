@@ -9,6 +9,7 @@ import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { kafkaClient } from '../processor/src/kafka-options';
 import { Decoder } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
+import { credentialsFromEnv } from '../processor/src/rest-auth';
 import { TOPIC } from './lib/systems';
 import { sleep } from './lib/util';
 
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   if (!brokers[0] || !registry) throw new Error('KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL must be set: run through bash infra/with-env.sh');
   const messages = await readMessages(brokers, n);
   if (messages.length === 0) throw new Error(`no message in ${TOPIC}: load some changes first (make load)`);
-  const decoder = new Decoder(new RegistrySchemas(registry));
+  const decoder = new Decoder(new RegistrySchemas(registry, { auth: credentialsFromEnv(process.env, 'SCHEMA_REGISTRY') }));
   const kinds = new Map<string, number>();
   for (const m of messages) {
     const d = await decoder.decode(TOPIC, m.key, m.value);

@@ -33,10 +33,10 @@ read -r load1 load5 load15 _ </proc/loadavg
 log "load average $load1 $load5 $load15 on $(nproc) cores$(awk -v l="$load1" 'BEGIN { if (l >= 1.5) print ": the machine is busy, figures will be pessimistic (a quiet moment is better)" }')"
 
 # 1. The stack is up, and Connect has the JDBC sink plugin.
-http_ok "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" \
+connect_ok "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" \
   || die "Kafka Connect ($CONNECT_URL) or the connector $CONNECTOR_NAME is not up: run make up first"
 bash "$INFRA_DIR/install.sh" debezium-jdbc
-if ! curl -fsS --max-time 10 "$CONNECT_URL/connector-plugins" | grep -q 'io.debezium.connector.jdbc.JdbcSinkConnector'; then
+if ! connect_curl -fsS --max-time 10 "$CONNECT_URL/connector-plugins" | grep -q 'io.debezium.connector.jdbc.JdbcSinkConnector'; then
   (( CONNECT_LOCAL )) || die "the external Kafka Connect at $CONNECT_URL has no Debezium JDBC sink plugin: add $(jdbc_sink_plugin_dir) to its plugin path"
   log "restarting Kafka Connect so that it loads the Debezium JDBC sink plugin"
   bash "$INFRA_DIR/connect.sh" restart

@@ -5,7 +5,7 @@
 // of the clock (now()) is not taken for a value but reported as needing a new snapshot.
 import * as fs from 'fs';
 import { Client } from 'pg';
-import { closeAll, source, stackEnv, waitFor, warehouse } from './lib/stack';
+import { closeAll, registryHeaders, source, stackEnv, waitFor, warehouse } from './lib/stack';
 import { captureTable, type CapturedTable } from './lib/processes';
 
 const clients: Client[] = [];
@@ -25,7 +25,7 @@ afterAll(async () => {
 /** The newest registered value schema of a topic (Apicurio's own API; the artifact is `<topic>-value`). */
 async function valueSchema(topic: string): Promise<any> {
   const base = stackEnv().APICURIO_REGISTRY_URL ?? `${new URL(stackEnv().SCHEMA_REGISTRY_URL).origin}/apis/registry/v3`;
-  const res = await fetch(`${base}/groups/default/artifacts/${encodeURIComponent(`${topic}-value`)}/versions/branch=latest/content`);
+  const res = await fetch(`${base}/groups/default/artifacts/${encodeURIComponent(`${topic}-value`)}/versions/branch=latest/content`, { headers: registryHeaders() });
   if (!res.ok) throw new Error(`registry answered ${res.status} for ${topic}-value`);
   return res.json();
 }

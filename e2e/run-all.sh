@@ -11,7 +11,8 @@ reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 step() { printf '\n[test] %s\n' "$*"; }
 exits=()
-summary() { node e2e/lib/summary.js unit="$reports/unit.json" integration="$reports/integration.json" e2e="$reports/e2e.json" "${exits[@]}"; }
+tiers=(unit="$reports/unit.json" integration="$reports/integration.json" e2e="$reports/e2e.json")
+summary() { node e2e/lib/summary.js "${tiers[@]}" "${exits[@]}"; }
 
 step "install what is missing (npm dependencies, Maven artifacts, PostgreSQL)"
 bash infra/install.sh || { echo "[test] install failed"; exit 1; }
@@ -40,5 +41,16 @@ make bi || echo "[test] make bi failed: the BI tests will say why"
 
 step "end-to-end tests against the real stack"
 bash infra/with-env.sh npx jest --selectProjects e2e --runInBand --json --outputFile "$reports/e2e.json"; exits+=(--exit "e2e=$?")
+
+# A secured stack (SECURITY=on: make env prints the REST users): its endpoints refuse clients
+# without credentials (e2e/cluster/rest-auth.cluster-test.ts on this stack, a few seconds).
+if bash infra/env.sh | grep -q '^CONNECT_USERNAME='; then
+  step "secured endpoints (SECURITY=on): Connect REST, registry, analyst role"
+  tiers+=(rest-auth="$reports/rest-auth.json")
+  REST_AUTH_STACK=current npx jest -c e2e/cluster/jest.config.js --runInBand --json --outputFile "$reports/rest-auth.json" e2e/cluster/rest-auth.cluster-test.ts
+  exits+=(--exit "rest-auth=$?")
+else
+  step "SECURITY=off: the secured-endpoint checks are not for this stack (make test-cluster runs them on a secured node of its own)"
+fi
 
 summary

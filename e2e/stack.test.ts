@@ -1,6 +1,6 @@
 // The stack `make up` starts: every endpoint in `make env`, the connector RUNNING, schemas in the
 // registry, and a change event read from Kafka and decoded with @kafkajs/confluent-schema-registry.
-import { closeAll, run, source, stackEnv, waitFor } from './lib/stack';
+import { closeAll, connectHeaders, registryHeaders, run, source, stackEnv, waitFor } from './lib/stack';
 
 afterAll(closeAll);
 
@@ -15,7 +15,7 @@ describe('the stack', () => {
 
   it('runs the orders connector and its task', async () => {
     const status = await waitFor('connector RUNNING', async () => {
-      const s = (await (await fetch(`${stackEnv().CONNECT_URL}/connectors/orders-source/status`)).json()) as any;
+      const s = (await (await fetch(`${stackEnv().CONNECT_URL}/connectors/orders-source/status`, { headers: connectHeaders() })).json()) as any;
       return s.connector?.state === 'RUNNING' && s.tasks?.[0]?.state === 'RUNNING' ? s : null;
     }, 60_000, 500);
     expect(status.tasks).toHaveLength(1);
@@ -31,7 +31,7 @@ describe('the stack', () => {
   it('lists the orders subjects in the registry', async () => {
     await source().query("INSERT INTO orders (customer_id, product_name, amount, status) VALUES (1, 'subject check', 1.00, 'paid')");
     const subjects = await waitFor('the orders subjects', async () => {
-      const s = (await (await fetch(`${stackEnv().SCHEMA_REGISTRY_URL}/subjects`)).json()) as string[];
+      const s = (await (await fetch(`${stackEnv().SCHEMA_REGISTRY_URL}/subjects`, { headers: registryHeaders() })).json()) as string[];
       return s.includes('dbserver1.public.orders-value') ? s : null;
     });
     expect(subjects).toContain('dbserver1.public.orders-key');

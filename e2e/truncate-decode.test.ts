@@ -5,7 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Decoder, type Decoded } from '../processor/src/decode';
 import { RegistrySchemas } from '../processor/src/registry';
 import { setHomePrefix } from '../processor/src/topics';
-import { closeAll, source, sourceAdmin, stackEnv, stackKafka, waitFor } from './lib/stack';
+import { closeAll, registryAuth, source, sourceAdmin, stackEnv, stackKafka, waitFor } from './lib/stack';
 import { deleteTopics, registerConnector, removeCapture } from './lib/processes';
 
 const suffix = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -41,7 +41,7 @@ it('decodes a TRUNCATE into its table and position in the log, between the rows 
   registered = true;
 
   setHomePrefix(prefix); // the table keeps its plain name, as for a processor with WAREHOUSE_HOME_PREFIX set
-  const decoder = new Decoder(new RegistrySchemas(stackEnv().SCHEMA_REGISTRY_URL));
+  const decoder = new Decoder(new RegistrySchemas(stackEnv().SCHEMA_REGISTRY_URL, { auth: registryAuth() }));
   const seen: { key: Buffer | null; decoded: Decoded }[] = [];
   const kafka = stackKafka('e2e-truncate');
   const consumer = kafka.consumer({ groupId: `e2e-truncate-${suffix}` });

@@ -77,13 +77,13 @@ group_has() {  # group_has MEMBERS: that many members, all of TOPIC's partitions
 
 connect_live_url() {
   local u
-  for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" 2>/dev/null && { printf '%s' "$u"; return 0; }; done
+  for u in ${CONNECT_URLS//,/ }; do connect_ok "$u/" 2>/dev/null && { printf '%s' "$u"; return 0; }; done
   return 1
 }
 # Which worker (index) runs task 0, if RUNNING.
 task_worker() {
   local u port; u=$(connect_live_url) || return 1
-  port=$(curl -fsS --max-time 5 "$u/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
+  port=$(connect_curl -fsS --max-time 5 "$u/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
     | json_eval "j.tasks[0] && j.tasks[0].state==='RUNNING' ? j.tasks[0].worker_id.split(':').pop() : undefined") || return 1
   [[ $port =~ ^[0-9]+$ ]] || return 1
   echo $(( (port - CONNECT_PORT) / CONNECT_PORT_STEP + 1 ))

@@ -19,6 +19,26 @@ listeners=http://$BIND_HOST:$p
 rest.advertised.host.name=$BIND_HOST
 rest.advertised.port=$p
 EOC
+  # SECURITY=on: HTTP basic authentication on every REST call (Kafka's extension, JAAS login
+  # "KafkaConnect" against a properties file; connect_write_rest_auth). Workers forward a user's
+  # request to the leader with its Authorization header; their own internal calls (task configs)
+  # are signed with the group's session key, which the extension accepts without a user.
+  if security_on; then
+    printf 'rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n'
+  fi
+}
+
+connect_rest_auth_dir() { printf '%s/connect-basic-auth-%s' "$DIST_DIR" "$CONNECT_VERSION"; }
+
+# connect_write_rest_auth: the JAAS file (its path goes to the JVM) and the users file it names
+# (user=password, mode 600): the password is never on a command line.
+connect_write_rest_auth() {
+  rest_auth_check_local CONNECT_USERNAME CONNECT_PASSWORD
+  ( umask 077
+    printf '%s=%s\n' "$CONNECT_USERNAME" "$CONNECT_PASSWORD" >"$CONF_DIR/connect-rest-users.properties"
+    printf 'KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file="%s";\n};\n' \
+      "$CONF_DIR/connect-rest-users.properties" >"$CONF_DIR/connect-rest-jaas.conf" )
+  chmod 600 "$CONF_DIR/connect-rest-users.properties" "$CONF_DIR/connect-rest-jaas.conf"
 }
 
 # The Debezium JDBC sink (make bench compares against it): optional, installed by
@@ -60,6 +80,12 @@ connect_client_env() {
   done < <(kafka_java_client_conf "$CONNECT_KAFKA_USER" "$CONNECT_KAFKA_PASSWORD")
 }
 
+# The registry's writer (Connect's converters register schemas), when the registry asks for credentials.
+connect_env_names() {
+  printf '%s\n' "${CONNECT_ENV_NAMES[@]}"
+  [[ -z ${REGISTRY_WRITER_USERNAME:-} ]] || printf '%s\n' REGISTRY_WRITER_USERNAME REGISTRY_WRITER_PASSWORD
+}
+
 connect_link_plugins() {
   # plugin.path names a folder of plugin folders: one link per plugin, exactly the versions pinned in the pom.
   local pdir=$DATA_DIR/connect-plugins
@@ -73,14 +99,15 @@ connect_link_plugins() {
 
 # connect_write_conf [FILE] [N]: worker N's properties (by default where the worker reads them).
 connect_write_conf() {
-  local pdir=$DATA_DIR/connect-plugins allow n=${2:-1} rf=$REPLICATION_FACTOR out=${1:-$(connect_conf_file "${2:-1}")} pre
-  allow=$(IFS='|'; echo "${CONNECT_ENV_NAMES[*]}")
+  local pdir=$DATA_DIR/connect-plugins allow n=${2:-1} rf=$REPLICATION_FACTOR out=${1:-$(connect_conf_file "${2:-1}")} pre names
+  mapfile -t names < <(connect_env_names)
+  allow=$(IFS='|'; echo "${names[*]}")
   connect_kafka_user
   ( umask 077; : >"$out" )
   {
   cat <<EOF
 # Written by infra/connect.sh at every start: edit infra/connect.sh or defaults.env, not this file.
-# Worker environment: ${CONNECT_ENV_NAMES[*]}
+# Worker environment: ${names[*]}
 bootstrap.servers=$KAFKA_BOOTSTRAP_SERVERS
 group.id=$CONNECT_GROUP_ID
 EOF
@@ -145,13 +172,20 @@ connect_start_node() {
   # The worker's environment carries what the connector config refers to as ${env:...}.
   # Exported in a subshell, not given to env(1): passwords stay off every command line.
   connect_client_env
-  local v
+  local v cp=$CONNECT_LIBS/* auth=()
+  # On the worker's class path, not in plugin.path: JAAS loads PropertyFileLoginModule through the
+  # application class loader, which does not see a plugin's (every login then fails with 401).
+  if security_on; then
+    connect_write_rest_auth
+    auth=(-Djava.security.auth.login.config="$CONF_DIR/connect-rest-jaas.conf")
+    cp+=:$(connect_rest_auth_dir)/*
+  fi
   (
-    for v in "${CONNECT_ENV_NAMES[@]}"; do export "${v?}"; done
+    while read -r v; do export "${v?}"; done < <(connect_env_names)
     start_bg "$name" "$logf" \
-      "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      "$JAVA" "$(CONNECT_MARKER "$n")" -Xms256m -Xmx"$CONNECT_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "${auth[@]}" \
       -Djava.awt.headless=true -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" \
-      -cp "$CONNECT_LIBS/*" org.apache.kafka.connect.cli.ConnectDistributed "$conf"
+      -cp "$cp" org.apache.kafka.connect.cli.ConnectDistributed "$conf"
   )
   STARTED_PID=$(<"$(pidfile "$name")")
   CONNECT_PIDS[$n]=$STARTED_PID
@@ -161,6 +195,9 @@ connect_start_node() {
 
 connect_prepare() {
   [[ -d $CONNECT_LIBS && -d $DEBEZIUM_PLUGIN && -d $CONVERTER_PLUGIN ]] || die "Kafka Connect or its plugins are not installed in $DIST_DIR: run make install"
+  if security_on && [[ ! -f $(connect_rest_auth_dir)/.cdc-stamp ]]; then
+    die "SECURITY=on: Kafka's basic-auth REST extension is not installed in $(connect_rest_auth_dir): run bash infra/install.sh connect-rest-auth (make up does)"
+  fi
   find_java
   # Linked anew only while no worker runs: a running worker may still read its plugin folders.
   local i
@@ -180,7 +217,7 @@ connect_start() {
 connect_wait_node() {
   local n=$1 url; url=http://$BIND_HOST:$(connect_port_of "$1")
   [[ -n ${CONNECT_PIDS[$n]:-} ]] || return 0
-  wait_for_http "$url/connector-plugins" "$START_TIMEOUT" "$(connect_what "$n")" "${CONNECT_PIDS[$n]}" "$LOG_DIR/$(node_name connect "$n").log"
+  wait_until "$START_TIMEOUT" "$(connect_what "$n")" "${CONNECT_PIDS[$n]}" "$LOG_DIR/$(node_name connect "$n").log" connect_ok "$url/connector-plugins"
   (( ${CONNECT_UP_BEFORE[$n]:-0} )) && return 0
   log "$(connect_what "$n") REST ready at $url ($(( ($(date +%s%N) - CONNECT_T0S[$n]) / 1000000 )) ms)"
 }
@@ -192,7 +229,10 @@ connect_wait() {
 }
 
 connect_check_external() {
-  http_ok "$CONNECT_URL/" || die "external Kafka Connect CONNECT_URL=$CONNECT_URL is unreachable"
+  local code
+  code=$(connect_curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$CONNECT_URL/" 2>/dev/null || true)
+  [[ $code == 401 || $code == 403 ]] && die "external Kafka Connect CONNECT_URL=$CONNECT_URL refuses ${CONNECT_USERNAME:-requests without credentials} (HTTP $code): set CONNECT_USERNAME and CONNECT_PASSWORD"
+  [[ $code == 200 ]] || die "external Kafka Connect CONNECT_URL=$CONNECT_URL is unreachable (HTTP ${code:-none})"
   log "using external Kafka Connect at $CONNECT_URL"
 }
 
@@ -215,33 +255,38 @@ connect_kill_node() {
 
 # connector_states -> "CONNECTOR_STATE TASK0_STATE ..." (empty if unknown)
 connector_states() {
-  curl -fsS --max-time 3 "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
+  connect_curl -fsS --max-time 3 "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log([j.connector.state,...j.tasks.map(t=>t.state)].join(" "))}catch(e){}})'
 }
 
 # connector_task_workers -> "task N: STATE on host:port" per task of the connector
 connector_task_workers() {
-  curl -fsS --max-time 3 "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
+  connect_curl -fsS --max-time 3 "$CONNECT_URL/connectors/$CONNECTOR_NAME/status" 2>/dev/null \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{for(const t of JSON.parse(s).tasks)console.log(`task ${t.id}: ${t.state} on worker ${t.worker_id}`)}catch(e){}})'
 }
 
 connect_status() {
   local pid st i rc=0 p u
   if (( ! CONNECT_LOCAL )); then
-    if http_ok "$CONNECT_URL/"; then echo "connect: external $CONNECT_URL reachable"; else echo "connect: external $CONNECT_URL UNREACHABLE"; return 1; fi
+    local code; code=$(connect_curl -sS -o /dev/null -w '%{http_code}' --max-time 3 "$CONNECT_URL/" 2>/dev/null || true)
+    case $code in
+      200) echo "connect: external $CONNECT_URL reachable" ;;
+      401|403) echo "connect: external $CONNECT_URL REFUSES ${CONNECT_USERNAME:-requests without credentials} (HTTP $code: CONNECT_USERNAME, CONNECT_PASSWORD)"; return 1 ;;
+      *) echo "connect: external $CONNECT_URL UNREACHABLE"; return 1 ;;
+    esac
   elif (( CONNECT_WORKERS == 1 )); then
     if pid=$(running_pid connect "$(CONNECT_MARKER)"); then
-      if http_ok "$CONNECT_URL/"; then echo "connect: up ($CONNECT_URL, pid $pid)"; else echo "connect: starting (pid $pid)"; fi
+      if connect_ok "$CONNECT_URL/"; then echo "connect: up ($CONNECT_URL, pid $pid)"; else echo "connect: starting (pid $pid)"; fi
     else echo "connect: down"; return 1; fi
   else
     for (( i = 1; i <= CONNECT_WORKERS; i++ )); do
       p=$(connect_port_of "$i")
       if pid=$(running_pid "$(node_name connect "$i")" "$(CONNECT_MARKER "$i")"); then
-        if http_ok "http://$BIND_HOST:$p/"; then echo "connect worker $i: up (http://$BIND_HOST:$p, pid $pid)"; else echo "connect worker $i: starting (pid $pid)"; fi
+        if connect_ok "http://$BIND_HOST:$p/"; then echo "connect worker $i: up (http://$BIND_HOST:$p, pid $pid)"; else echo "connect worker $i: starting (pid $pid)"; fi
       else echo "connect worker $i: down (http://$BIND_HOST:$p)"; rc=1; fi
     done
     # Any worker answers for the group: ask one that is up.
-    for u in ${CONNECT_URLS//,/ }; do http_ok "$u/" 2>/dev/null && { CONNECT_URL=$u; break; }; done
+    for u in ${CONNECT_URLS//,/ }; do connect_ok "$u/" 2>/dev/null && { CONNECT_URL=$u; break; }; done
   fi
   st=$(connector_states || true)
   if [[ -z $st ]]; then echo "connector $CONNECTOR_NAME: not registered"
@@ -255,17 +300,26 @@ connect_status() {
 # The connector config to send: connectors/orders-source.json as is for the local worker (its
 # environment resolves ${env:...}). An external worker cannot know those names, so the non-secret
 # ones are filled in here; the password stays a reference unless CONNECT_INLINE_PASSWORD=true.
+# A registry that asks for credentials (SECURITY=on, or REGISTRY_WRITER_USERNAME given for an external
+# one): both converters get the writer's, as ${env:REGISTRY_WRITER_*} references too, so that the file
+# stays valid for a registry without authentication.
 connector_payload() {
-  if (( CONNECT_LOCAL )); then cat "$REPO_DIR/connectors/$CONNECTOR_NAME.json"; return; fi
+  if (( CONNECT_LOCAL )) && [[ -z ${REGISTRY_WRITER_USERNAME:-} ]]; then cat "$REPO_DIR/connectors/$CONNECTOR_NAME.json"; return; fi
   connect_kafka_user; connect_client_env
   export KAFKA_CLIENT_SECURITY_PROTOCOL KAFKA_CLIENT_SASL_MECHANISM KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION
+  CDC_LOCAL=$CONNECT_LOCAL REGISTRY_AUTH=${REGISTRY_WRITER_USERNAME:+1} REGISTRY_WRITER_USERNAME=${REGISTRY_WRITER_USERNAME:-} \
   DEBEZIUM_DB_HOST=$DEBEZIUM_DB_HOST DEBEZIUM_DB_PORT=$DEBEZIUM_DB_PORT DEBEZIUM_DB_NAME=$DEBEZIUM_DB_NAME \
   DEBEZIUM_USER=$DEBEZIUM_USER APICURIO_REGISTRY_URL=$APICURIO_REGISTRY_URL KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS \
   node -e '
     const fs = require("fs"); const cfg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    if (process.env.REGISTRY_AUTH) for (const side of ["key", "value"]) {
+      cfg[`${side}.converter.apicurio.registry.auth.username`] = "${env:REGISTRY_WRITER_USERNAME}";
+      cfg[`${side}.converter.apicurio.registry.auth.password`] = "${env:REGISTRY_WRITER_PASSWORD}";
+    }
+    if (process.env.CDC_LOCAL === "1") { process.stdout.write(JSON.stringify(cfg)); process.exit(0); }
     const inline = new Set(["DEBEZIUM_DB_HOST","DEBEZIUM_DB_PORT","DEBEZIUM_DB_NAME","DEBEZIUM_USER","APICURIO_REGISTRY_URL","KAFKA_BOOTSTRAP_SERVERS",
-      "KAFKA_CLIENT_SECURITY_PROTOCOL","KAFKA_CLIENT_SASL_MECHANISM","KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE","KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION"]);
-    if (process.env.CONNECT_INLINE_PASSWORD === "true") inline.add("DEBEZIUM_PASSWORD");
+      "KAFKA_CLIENT_SECURITY_PROTOCOL","KAFKA_CLIENT_SASL_MECHANISM","KAFKA_CLIENT_SSL_TRUSTSTORE_TYPE","KAFKA_CLIENT_SSL_TRUSTSTORE_LOCATION","REGISTRY_WRITER_USERNAME"]);
+    if (process.env.CONNECT_INLINE_PASSWORD === "true") { inline.add("DEBEZIUM_PASSWORD"); inline.add("REGISTRY_WRITER_PASSWORD"); }
     for (const k of Object.keys(cfg)) cfg[k] = String(cfg[k]).replace(/\$\{env:([A-Z_]+)\}/g, (m, n) => inline.has(n) ? process.env[n] : m);
     process.stdout.write(JSON.stringify(cfg));' "$REPO_DIR/connectors/$CONNECTOR_NAME.json"
 }
@@ -292,7 +346,7 @@ same_config() { [[ -z $(config_diff "$1" "$2" 2>/dev/null || echo error) ]]; }
 connector_put() {
   local url=$1 payload=$2 body=$3 code deadline=$(( $(date +%s) + START_TIMEOUT ))
   while :; do
-    code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 60 -X PUT -H 'Content-Type: application/json' \
+    code=$(connect_curl -sS -o "$body" -w '%{http_code}' --max-time 60 -X PUT -H 'Content-Type: application/json' \
              --data-binary "$payload" "$url/config" 2>/dev/null || echo 000)
     [[ $code == 200 || $code == 201 ]] && { echo "$code"; return 0; }
     if (( $(date +%s) >= deadline )) || [[ $code != 409 && $code != 000 && $code != 5* ]]; then
@@ -307,7 +361,7 @@ connector_put() {
 connector_readback() {
   local url=$1 payload=$2 body i; body=$(mktemp)
   for (( i = 0; i < 30; i++ )); do
-    curl -fsS --max-time 5 "$url/config" >"$body" 2>/dev/null || true
+    connect_curl -fsS --max-time 5 "$url/config" >"$body" 2>/dev/null || true
     same_config "$payload" "$body" && { rm -f "$body"; return 0; }
     sleep 1
   done
@@ -330,7 +384,7 @@ connector_wait_running() {
     # Right after a worker (re)start the status topic can still show the previous task's FAILED
     # until the new task reports: a failure counts once it outlives that moment.
     if [[ $st == *FAILED* ]] && (( $(date +%s%N) - t0 > 15000000000 )); then
-      curl -sS "$url/status" | head -c 2000 >&2; echo >&2
+      connect_curl -sS "$url/status" | head -c 2000 >&2; echo >&2
       die "connector $CONNECTOR_NAME is FAILED ($st); see $LOG_DIR/connect.log; after fixing the cause: curl -X POST '$url/restart?includeTasks=true&onlyFailed=true'"
     fi
     (( $(date +%s) >= deadline )) && die "connector $CONNECTOR_NAME not RUNNING within ${START_TIMEOUT}s (states: ${st:-none}); see $LOG_DIR/connect.log"
@@ -346,7 +400,7 @@ connector_register() {
   local url=$CONNECT_URL/connectors/$CONNECTOR_NAME code body payload n
   payload=$(connector_payload)
   body=$(mktemp)
-  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
+  code=$(connect_curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
   if [[ $code == 404 ]]; then
     code=$(connector_put "$url" "$payload" "$body")
     connector_readback "$url" "$payload"
@@ -374,7 +428,7 @@ connector_slot_ahead() {
   local url=$1 config=$2 slot stored ahead
   slot=$(node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if (c["lsn.flush.mode"]==="connector_and_driver") console.log(c["slot.name"]||"")' "$config" 2>/dev/null)
   [[ -n $slot ]] || return 0
-  stored=$(curl -fsS --max-time 10 "$url/offsets" 2>/dev/null \
+  stored=$(connect_curl -fsS --max-time 10 "$url/offsets" 2>/dev/null \
     | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const o=JSON.parse(s).offsets[0];console.log(o&&o.offset.lsn!==undefined?String(o.offset.lsn):"")}catch(e){}})')
   [[ $stored =~ ^[0-9]+$ ]] || return 0
   [[ $slot =~ ^[a-z0-9_]+$ ]] || return 0 # PostgreSQL's rule for slot names: safe to quote as a literal
@@ -397,20 +451,20 @@ connector_wait_state() {
 connector_apply_realigned() {
   local url=$1 payload=$2 body=$3 stored=$4 slot=$5 code
   warn "the running config has lsn.flush.mode=connector_and_driver and its slot ($slot bytes) is past the stored offset ($stored): moving the stored offset to the slot once (changes in between that never reached Kafka cannot be read again; make verify shows whether any are missing)"
-  curl -fsS --max-time 30 -X PUT "$url/stop" >/dev/null || die "PUT $url/stop failed"
+  connect_curl -fsS --max-time 30 -X PUT "$url/stop" >/dev/null || die "PUT $url/stop failed"
   connector_wait_state "$url" STOPPED
   code=$(connector_put "$url" "$payload" "$body")
   connector_readback "$url" "$payload"
-  curl -fsS --max-time 10 "$url/offsets" >"$body" || die "GET $url/offsets failed"
+  connect_curl -fsS --max-time 10 "$url/offsets" >"$body" || die "GET $url/offsets failed"
   node -e '
     const fs = require("fs"); const cur = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).offsets[0];
     const n = Number(process.argv[2]);
     const offset = { ...cur.offset, lsn: n, lsn_proc: n, lsn_commit: n, messageType: "COMMIT" };
     fs.writeFileSync(process.argv[1], JSON.stringify({ offsets: [{ partition: cur.partition, offset }] }));' "$body" "$slot" \
     || die "could not build the offset for $url/offsets"
-  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 -X PATCH -H 'Content-Type: application/json' --data-binary @"$body" "$url/offsets")
+  code=$(connect_curl -sS -o /dev/null -w '%{http_code}' --max-time 30 -X PATCH -H 'Content-Type: application/json' --data-binary @"$body" "$url/offsets")
   [[ $code == 200 ]] || die "PATCH $url/offsets answered HTTP $code"
-  curl -fsS --max-time 30 -X PUT "$url/resume" >/dev/null || die "PUT $url/resume failed"
+  connect_curl -fsS --max-time 30 -X PUT "$url/resume" >/dev/null || die "PUT $url/resume failed"
   log "connector $CONNECTOR_NAME: config of connectors/$CONNECTOR_NAME.json applied, stored offset moved to the slot ($slot)"
 }
 
@@ -420,7 +474,7 @@ connector_apply() {
   local url=$CONNECT_URL/connectors/$CONNECTOR_NAME code body payload diff answer
   payload=$(connector_payload)
   body=$(mktemp)
-  code=$(curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
+  code=$(connect_curl -sS -o "$body" -w '%{http_code}' --max-time 10 "$url/config" 2>/dev/null || echo 000)
   case $code in
     404) echo "connector $CONNECTOR_NAME does not exist: it will be created from connectors/$CONNECTOR_NAME.json" ;;
     200)

@@ -27,6 +27,7 @@ maven_modules() {
 maven_optional_modules() {
   local jdbc; jdbc=$(jdbc_sink_plugin_dir)
   echo "debezium-jdbc ${jdbc#"$DIST_DIR/"}"
+  echo "connect-rest-auth connect-basic-auth-$CONNECT_VERSION"
 }
 
 # maven_artifacts_ensure [MODULE...]: the aggregator's modules, or the optional MODULEs named
@@ -74,6 +75,8 @@ install_all() {
   if (( KAFKA_LOCAL || CONNECT_LOCAL || REGISTRY_LOCAL )); then
     find_java
     maven_artifacts_ensure
+    # Connect's REST behind basic auth (SECURITY=on): its extension, resolved only then.
+    if (( CONNECT_LOCAL )) && security_on; then maven_artifacts_ensure connect-rest-auth; fi
     if (( REGISTRY_LOCAL )); then find_java21; fi
   fi
 }

@@ -199,6 +199,21 @@ wait_until() {
 }
 
 http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+
+# auth_curl USER PASSWORD CURL_ARGS...: curl with HTTP basic credentials when USER is set. They go
+# to curl as a config on stdin (-K -), never in argv (visible in ps); so the caller's stdin is not curl's.
+auth_curl() {
+  local u=$1 p=$2; shift 2
+  [[ -n $u ]] || { curl "$@"; return; }
+  local c="$u:$p"; c=${c//\\/\\\\}; c=${c//\"/\\\"}
+  printf 'user = "%s"\n' "$c" | curl -K - "$@"
+}
+# Every call to Connect's REST API and to the registry from bash goes through these two: with
+# SECURITY=on (or credentials given for an external one) they authenticate, otherwise plain curl.
+connect_curl() { auth_curl "${CONNECT_USERNAME:-}" "${CONNECT_PASSWORD:-}" "$@"; }
+registry_curl() { auth_curl "${SCHEMA_REGISTRY_USERNAME:-}" "${SCHEMA_REGISTRY_PASSWORD:-}" "$@"; }
+connect_ok() { connect_curl -fsS -o /dev/null --max-time 2 "$1"; }
+registry_ok() { registry_curl -fsS -o /dev/null --max-time 2 "$1"; }
 wait_for_http() { wait_until "$2" "$3" "${4:-}" "${5:-}" http_ok "$1"; }
 wait_for_port() { wait_until "$3" "$4" "${5:-}" "${6:-}" tcp_open "$1" "$2"; }
 
@@ -267,7 +282,11 @@ as_pg_user() {
 # ---------------------------------------------------------------- configuration
 
 SECRET_KEYS=(SHOP_PASSWORD DEBEZIUM_PASSWORD PROCESSOR_PASSWORD ANALYST_PASSWORD REGISTRY_DB_PASSWORD PG_ADMIN_PASSWORD MONITOR_PASSWORD
-             KAFKA_ADMIN_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_PROCESSOR_PASSWORD KAFKA_TLS_PASSWORD)
+             KAFKA_ADMIN_PASSWORD KAFKA_CONNECT_PASSWORD KAFKA_PROCESSOR_PASSWORD KAFKA_TLS_PASSWORD
+             CONNECT_PASSWORD SCHEMA_REGISTRY_PASSWORD REGISTRY_WRITER_PASSWORD)
+# The REST credentials among them (Connect's admin, the registry's reader and writer): used only when
+# SECURITY=on, or when given in the environment for an external Connect or registry.
+REST_AUTH_KEYS=(CONNECT_USERNAME CONNECT_PASSWORD SCHEMA_REGISTRY_USERNAME SCHEMA_REGISTRY_PASSWORD REGISTRY_WRITER_USERNAME REGISTRY_WRITER_PASSWORD)
 
 # Passwords: the environment wins; otherwise $DATA_DIR/secrets.env, generated on first use (mode 600).
 load_secrets() {
@@ -299,6 +318,7 @@ cdc_init() {
   local given_source=${SOURCE_DATABASE_URL:-} given_source_admin=${SOURCE_ADMIN_URL:-}
   local given_wh=${WAREHOUSE_DATABASE_URL:-} given_wh_admin=${WAREHOUSE_ADMIN_URL:-}
   local given_kafka=${KAFKA_BOOTSTRAP_SERVERS:-} given_connect=${CONNECT_URL:-} given_registry=${SCHEMA_REGISTRY_URL:-}
+  local given_connect_user=${CONNECT_USERNAME:-} given_registry_user=${SCHEMA_REGISTRY_USERNAME:-} given_writer_user=${REGISTRY_WRITER_USERNAME:-}
 
   topology_load
   # shellcheck source=infra/defaults.env
@@ -365,6 +385,7 @@ cdc_init() {
   # Apicurio's native v3 API (used by the Connect converter), derived from the ccompat URL.
   APICURIO_REGISTRY_URL=${APICURIO_REGISTRY_URL:-${SCHEMA_REGISTRY_URL%/apis/ccompat/v7}/apis/registry/v3}
   PROCESSOR_URL=${PROCESSOR_URL:-http://$h:$PROCESSOR_PORT}
+  rest_auth_resolve "$given_connect_user" "$given_registry_user" "$given_writer_user"
   # Every worker's and every processor's URL (one entry on one node).
   local i urls=()
   if (( CONNECT_LOCAL )); then for (( i = 1; i <= CONNECT_WORKERS; i++ )); do urls+=("http://$h:$(connect_port_of "$i")"); done
@@ -390,6 +411,34 @@ cdc_init() {
   DEBEZIUM_PLUGIN=$DIST_DIR/plugins/debezium-postgres-$DEBEZIUM_VERSION
   CONVERTER_PLUGIN=$DIST_DIR/plugins/apicurio-converter-$CONVERTER_VERSION
   REGISTRY_HOME=$DIST_DIR/apicurio-registry-$REGISTRY_VERSION
+}
+
+# rest_auth_resolve GIVEN_CONNECT_USER GIVEN_REGISTRY_USER GIVEN_WRITER_USER: which REST credentials
+# apply. A local Connect or registry asks for them when SECURITY=on (users from defaults.env, passwords
+# from secrets.env); an external one when a user name is given in the environment (its password too).
+# Otherwise the user and password variables are unset, and callers send no credentials.
+rest_auth_resolve() {
+  if { (( CONNECT_LOCAL )) && security_on; } || { (( ! CONNECT_LOCAL )) && [[ -n $1 ]]; }; then
+    [[ -n $CONNECT_USERNAME ]] || die "CONNECT_USERNAME is empty: Kafka Connect's REST API needs a user name when SECURITY=on"
+  else unset CONNECT_USERNAME CONNECT_PASSWORD; fi
+  if { (( REGISTRY_LOCAL )) && security_on; } || { (( ! REGISTRY_LOCAL )) && [[ -n $2 ]]; }; then
+    [[ -n $SCHEMA_REGISTRY_USERNAME ]] || die "SCHEMA_REGISTRY_USERNAME is empty: the schema registry needs a user name when SECURITY=on"
+  else unset SCHEMA_REGISTRY_USERNAME SCHEMA_REGISTRY_PASSWORD; fi
+  if { (( REGISTRY_LOCAL )) && security_on; } || { (( ! REGISTRY_LOCAL )) && [[ -n $3 ]]; }; then
+    [[ -n $REGISTRY_WRITER_USERNAME ]] || die "REGISTRY_WRITER_USERNAME is empty: the schema registry needs a user name when SECURITY=on"
+    [[ $REGISTRY_WRITER_USERNAME != "$SCHEMA_REGISTRY_USERNAME" ]] \
+      || die "REGISTRY_WRITER_USERNAME and SCHEMA_REGISTRY_USERNAME are both $REGISTRY_WRITER_USERNAME: the writer (Connect) and the reader (processor) need two users"
+  else unset REGISTRY_WRITER_USERNAME REGISTRY_WRITER_PASSWORD; fi
+  return 0
+}
+
+# rest_auth_check_local KEY...: the local registry and Connect keep these users and passwords in
+# properties files, where \, =, :, ${ and spaces would change their meaning: refused in one line.
+rest_auth_check_local() {
+  local k
+  for k in "$@"; do
+    [[ ${!k:-} =~ ^[A-Za-z0-9._~+/@-]+$ ]] || die "$k: only letters, digits and . _ ~ + / @ - are accepted for the local Connect and registry (it is written into a properties file)"
+  done
 }
 
 # ---------------------------------------------------------------- topology
@@ -429,6 +478,17 @@ topology_record() {
     had=$(sed -n 's/^KAFKA_BROKERS=//p' "$f")
     [[ -z $had || $had == "$KAFKA_BROKERS" ]] \
       || die "the Kafka data in $DATA_DIR belongs to $had broker(s), not KAFKA_BROKERS=$KAFKA_BROKERS: run make clean (deletes all data) or keep KAFKA_BROKERS=$had"
+  fi
+  # The registry, the workers and the processors take their security settings at start only.
+  if [[ -f $f ]]; then
+    had=$(sed -n 's/^SECURITY=//p' "$f")
+    if [[ -n $had && $had != "$SECURITY" ]]; then
+      local pf
+      for pf in "$RUN_DIR"/*.pid; do
+        [[ -s $pf ]] && kill -0 "$(<"$pf")" 2>/dev/null \
+          && die "SECURITY=$SECURITY but the stack in $DATA_DIR runs with SECURITY=$had: make down first, then SECURITY=$SECURITY make up"
+      done
+    fi
   fi
   printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\nSECURITY=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" "$SECURITY" >"$f"
 }
@@ -479,6 +539,8 @@ print_env() {
   for k in "${KAFKA_CLIENT_KEYS[@]}"; do [[ -n ${!k:-} ]] && keys+=("$k"); done
   # A cluster: every worker's and processor's address too (KAFKA_BOOTSTRAP_SERVERS names every broker).
   is_cluster && keys+=(CONNECT_URLS PROCESSOR_URLS KAFKA_BROKERS CONNECT_WORKERS PROCESSORS)
+  # REST credentials when they apply (SECURITY=on, or given for an external Connect or registry).
+  for k in "${REST_AUTH_KEYS[@]}"; do [[ -n ${!k:-} ]] && keys+=("$k"); done
   for k in "${keys[@]}"; do
     v=${!k}
     if [[ $v =~ ^[A-Za-z0-9_./:@%,+=-]*$ ]]; then printf '%s=%s\n' "$k" "$v"
@@ -488,7 +550,7 @@ print_env() {
 
 export_env() {
   local k
-  for k in "${ENV_KEYS[@]}" "${SECRET_KEYS[@]}" CONNECT_URLS PROCESSOR_URLS; do export "${k?}"; done
+  for k in "${ENV_KEYS[@]}" "${SECRET_KEYS[@]}" "${REST_AUTH_KEYS[@]}" CONNECT_URLS PROCESSOR_URLS; do export "${k?}"; done
   for k in "${KAFKA_CLIENT_KEYS[@]}"; do [[ -n ${!k:-} ]] && export "${k?}"; done
   return 0
 }

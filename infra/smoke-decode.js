@@ -31,7 +31,10 @@ async function main() {
   }
   const amount = process.argv[2] || '999.99';
   const marker = `smoke-${crypto.randomBytes(6).toString('hex')}`;
-  const registry = new SchemaRegistry({ host: process.env.SCHEMA_REGISTRY_URL }, { [SchemaType.AVRO]: avroOptions });
+  // SECURITY=on: the registry's read-only user (make env), through the client's own auth option.
+  const auth = process.env.SCHEMA_REGISTRY_USERNAME
+    ? { username: process.env.SCHEMA_REGISTRY_USERNAME, password: process.env.SCHEMA_REGISTRY_PASSWORD || '' } : undefined;
+  const registry = new SchemaRegistry({ host: process.env.SCHEMA_REGISTRY_URL, auth }, { [SchemaType.AVRO]: avroOptions });
   const kafka = kafkaClient({ clientId: 'cdc-smoke', brokers: process.env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING });
 
   // Start reading at the current end of every partition, then insert.

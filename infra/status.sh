@@ -14,7 +14,7 @@ done
 slots_status() {
   local url=${SOURCE_ADMIN_URL:-$SOURCE_DATABASE_URL} rows want name active wal_status retained unconfirmed age any=0 st=0
   local c=$CONNECT_URL/connectors/$CONNECTOR_NAME
-  want=$(curl -fsS --max-time 3 "$c/config" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)["slot.name"]||"")}catch(e){}})' || true)
+  want=$(connect_curl -fsS --max-time 3 "$c/config" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s)["slot.name"]||"")}catch(e){}})' || true)
   rows=$(psql_url "$url" -At -F '|' 2>/dev/null <<'SQL'
 SELECT s.slot_name, s.active, coalesce(s.wal_status, ''),
        coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text, ''),

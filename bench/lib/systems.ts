@@ -413,6 +413,14 @@ export class JdbcSink implements System {
       // A worker elsewhere cannot resolve our ${env:...} names.
       if (this.env.connectPid === null) cfg[k] = cfg[k].replace('${env:APICURIO_REGISTRY_URL}', this.env.apicurioUrl);
     }
+    // A registry behind authentication (SECURITY=on): the converters use the writer Connect's worker knows.
+    if (process.env.REGISTRY_WRITER_USERNAME) {
+      for (const k of Object.keys(cfg).filter((k) => k.endsWith('converter.apicurio.registry.url'))) {
+        const side = k.slice(0, -'apicurio.registry.url'.length);
+        cfg[`${side}apicurio.registry.auth.username`] = '${env:REGISTRY_WRITER_USERNAME}';
+        cfg[`${side}apicurio.registry.auth.password`] = '${env:REGISTRY_WRITER_PASSWORD}';
+      }
+    }
     return cfg;
   }
 

@@ -1,5 +1,6 @@
 // Small helpers of the benchmark: logging, waiting, database URLs, Connect's REST API.
 import { Client } from 'pg';
+import { authHeaders, credentialsFromEnv, type BasicCredentials } from '../../processor/src/rest-auth';
 
 const T0 = Date.now();
 
@@ -50,12 +51,17 @@ export async function connect(url: string, appName = 'cdc-bench'): Promise<Clien
 export const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 export class ConnectRest {
-  constructor(private readonly base: string) {}
+  private readonly auth: Record<string, string>;
+
+  /** Credentials: CONNECT_USERNAME / CONNECT_PASSWORD of `make env` (SECURITY=on), unless given. */
+  constructor(private readonly base: string, creds: BasicCredentials | null = credentialsFromEnv(process.env, 'CONNECT')) {
+    this.auth = authHeaders(creds);
+  }
 
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      headers: { ...this.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(60_000),
     });

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { ConfigResourceTypes, logLevel } from 'kafkajs';
 import { kafkaClient } from '../../processor/src/kafka-options';
 import { BASE, DATA_DIR, capture, clusterStackEnv, livePids, processesNamingDataDir, run } from './cluster-lib';
+import { authHeaders, credentialsFromEnv } from '../../processor/src/rest-auth';
 
 const STEPS = ['broker-leader', 'broker-controller', 'connect-worker', 'processor', 'rolling-brokers'];
 
@@ -66,9 +67,11 @@ describe('a cluster of 3 brokers, 2 Connect workers, 2 processors', () => {
       await admin.disconnect();
     }
 
-    // The source task runs on one of the two workers; both answer for the group.
+    // The source task runs on one of the two workers; both answer for the group (a cluster is
+    // secured: Connect's REST asks for the credentials make env prints).
+    const connectHeaders = () => authHeaders(credentialsFromEnv(clusterStackEnv(), 'CONNECT'));
     for (const port of [BASE + 8083, BASE + 8084]) {
-      const res = await fetch(`http://127.0.0.1:${port}/connectors/orders-source/status`);
+      const res = await fetch(`http://127.0.0.1:${port}/connectors/orders-source/status`, { headers: connectHeaders() });
       expect(res.status).toBe(200);
       const st = (await res.json()) as { tasks: Array<{ state: string; worker_id: string }> };
       expect(st.tasks[0].state).toBe('RUNNING');

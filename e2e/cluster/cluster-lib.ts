@@ -10,7 +10,7 @@ export const DATA_DIR = process.env.TEST_CLUSTER_DATA_DIR ?? path.join(REPO, '.d
 
 // What make env exports for another stack (tests run under infra/with-env.sh) would make this
 // cluster's components "external": only the cluster's own settings go to the scripts.
-const INHERITED = /^(SOURCE_|WAREHOUSE_|ANALYST_|KAFKA_|CONNECT_|SCHEMA_REGISTRY|APICURIO_|PROCESSOR_|REGISTRY_|DEBEZIUM_|DATA_DIR|LOG_DIR|BI_|CHAOS_|.*_PASSWORD$)/;
+const INHERITED = /^(SOURCE_|WAREHOUSE_|ANALYST_|KAFKA_|CONNECT_|SCHEMA_REGISTRY|APICURIO_|PROCESSOR_|REGISTRY_|DEBEZIUM_|DATA_DIR|LOG_DIR|BI_|CHAOS_|.*_PASSWORD$|.*_USERNAME$)/;
 export function clusterEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!INHERITED.test(k)) env[k] = v;

@@ -1,5 +1,6 @@
 // make test-cluster: the cluster tier, apart from make test (own file suffix, own config): it brings
-// up a cluster of its own (3 brokers, 2 Connect workers, 2 processors), runs make chaos, stops it.
+// up a cluster of its own (3 brokers, 2 Connect workers, 2 processors), runs make chaos, stops it;
+// and a secured single node of its own for the REST authentication checks (rest-auth.cluster-test.ts).
 const path = require('path');
 const root = path.resolve(__dirname, '../..');
 const tsJest = ['ts-jest', { tsconfig: { ...require(path.join(root, 'tsconfig.json')).compilerOptions, sourceMap: false } }];

@@ -1,13 +1,13 @@
 // Kafka Connect's REST API as a user drives it (restart, pause, stop, offsets), and the source
 // replication slot as PostgreSQL reports it: what the connector-operations tests need.
-import { sourceAdmin, stackEnv, waitFor } from './stack';
+import { connectHeaders, sourceAdmin, stackEnv, waitFor } from './stack';
 
 export interface Reply { status: number; json: any }
 
 export async function rest(method: string, path: string, body?: unknown): Promise<Reply> {
   const res = await fetch(`${stackEnv().CONNECT_URL}${path}`, {
     method,
-    headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+    headers: { ...connectHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(60_000),
   });

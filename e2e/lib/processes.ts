@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
-import { REPO, source, sourceAdmin, stackEnv, stackKafka, waitFor, warehouse } from './stack';
+import { REPO, connectHeaders, source, sourceAdmin, stackEnv, stackKafka, waitFor, warehouse } from './stack';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,7 +66,7 @@ export async function startProcessor(name: string, overrides: Record<string, str
 async function connect(method: string, p: string, body?: unknown): Promise<Response> {
   return fetch(`${stackEnv().CONNECT_URL}${p}`, {
     method,
-    headers: { 'content-type': 'application/json' },
+    headers: { ...connectHeaders(), 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { logLevel, type Kafka } from 'kafkajs';
 import { Pool, types } from 'pg';
 import { kafkaClient } from '../../processor/src/kafka-options';
+import { authHeaders, credentialsFromEnv, type BasicCredentials } from '../../processor/src/rest-auth';
 
 // Exactness: bigint (20) and numeric (1700) come back as strings, never JS numbers.
 types.setTypeParser(20, (v) => v);
@@ -47,6 +48,12 @@ export function stackKafka(clientId: string): Kafka {
   const env = stackEnv();
   return kafkaClient({ clientId, brokers: env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }, env);
 }
+
+/** Connect's REST and the registry's credentials as `make env` prints them (SECURITY=on), else none. */
+export const connectAuth = (): BasicCredentials | null => credentialsFromEnv(stackEnv(), 'CONNECT');
+export const registryAuth = (): BasicCredentials | null => credentialsFromEnv(stackEnv(), 'SCHEMA_REGISTRY');
+export const connectHeaders = (): Record<string, string> => authHeaders(connectAuth());
+export const registryHeaders = (): Record<string, string> => authHeaders(registryAuth());
 
 const pools = new Map<string, Pool>();
 

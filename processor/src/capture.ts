@@ -5,6 +5,7 @@
 import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 import type { CapturedTables, Refusals } from './captured-tables';
 import type { Logger } from './log';
+import { authHeaders, type BasicCredentials } from './rest-auth';
 import { SignalSender, snapshotSignal } from './signals';
 import { captureSource, captures, changeTopics, transactionTopics, namedTables, sameTopics, sourceOfTopic, type CaptureSource } from './topics';
 
@@ -17,9 +18,15 @@ export interface ConnectorState {
 /** Connector config key: `false` keeps a connector's changes out of this warehouse. */
 export const OPT_OUT_KEY = 'cdc.warehouse.follow';
 
+/** Connect refused the credentials (401/403): at start a configuration mistake, not an outage. */
+export class ConnectRefusedError extends Error {}
+
 /** GET /connectors?expand=info&expand=status → the Debezium PostgreSQL connectors (optionally only these names). */
-export async function readConnectors(connectUrl: string, only: string[] = []): Promise<ConnectorState[]> {
-  const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors?expand=info&expand=status`, { signal: AbortSignal.timeout(10_000) });
+export async function readConnectors(connectUrl: string, only: string[] = [], auth: BasicCredentials | null = null): Promise<ConnectorState[]> {
+  const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors?expand=info&expand=status`, { headers: authHeaders(auth), signal: AbortSignal.timeout(10_000) });
+  if (res.status === 401 || res.status === 403) {
+    throw new ConnectRefusedError(`GET /connectors answered ${res.status}: ${auth ? `user ${auth.username} refused` : 'credentials needed'} (connect.username / connect.password: CONNECT_USERNAME, CONNECT_PASSWORD)`);
+  }
   if (!res.ok) throw new Error(`GET /connectors answered ${res.status}`);
   return parseConnectors(await res.json(), only);
 }
@@ -42,8 +49,8 @@ export function parseConnectors(body: any, only: string[] = []): ConnectorState[
 }
 
 /** The configuration the connector's tasks run with (after a config change it trails the connector's). */
-async function taskSources(connectUrl: string, connector: string): Promise<CaptureSource[]> {
-  const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors/${encodeURIComponent(connector)}/tasks`, { signal: AbortSignal.timeout(10_000) });
+async function taskSources(connectUrl: string, connector: string, auth: BasicCredentials | null): Promise<CaptureSource[]> {
+  const res = await fetch(`${connectUrl.replace(/\/$/, '')}/connectors/${encodeURIComponent(connector)}/tasks`, { headers: authHeaders(auth), signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`GET /connectors/${connector}/tasks answered ${res.status}`);
   const tasks = (await res.json()) as Array<{ config: Record<string, string> }>;
   return tasks.map((t) => captureSource(connector, t.config)).filter((s): s is CaptureSource => s !== null);
@@ -71,6 +78,8 @@ const SNAPSHOT_ATTEMPTS = 3;
 
 export interface FollowOptions {
   connectUrl: string;
+  /** Connect's REST credentials, when it asks for them (SECURITY=on). */
+  connectAuth?: BasicCredentials | null;
   connectors: string[];
   pollMs: number;
   brokers: string[];
@@ -150,10 +159,12 @@ export class CaptureFollower {
   private async poll(first: boolean): Promise<void> {
     let answered: ConnectorState[];
     try {
-      answered = await readConnectors(this.opts.connectUrl, this.opts.connectors);
+      answered = await readConnectors(this.opts.connectUrl, this.opts.connectors, this.opts.connectAuth ?? null);
       if (this.connectFailing) this.log.info('Kafka Connect answers again', { connect: this.opts.connectUrl });
       this.connectFailing = false;
     } catch (err) {
+      // Wrong or missing credentials do not heal by waiting: the start fails with them.
+      if (first && err instanceof ConnectRefusedError) throw err;
       // Keep loading what is loaded: Connect being away changes nothing in Kafka.
       if (!this.connectFailing) this.log.warn('Kafka Connect unreachable; the loaded topics stay as they are', { connect: this.opts.connectUrl, error: err });
       this.connectFailing = true;
@@ -259,7 +270,7 @@ export class CaptureFollower {
       return;
     }
     if (!state.running) return;
-    const tasks = await taskSources(this.opts.connectUrl, src.connector);
+    const tasks = await taskSources(this.opts.connectUrl, src.connector, this.opts.connectAuth ?? null);
     const ready = pending.filter((p) => tasks.length > 0 && tasks.every((t) => captures(t, p.schema, p.table)));
     if (!ready.length) return;
     const collections = ready.map((p) => `${p.schema}.${p.table}`);

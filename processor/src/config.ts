@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { kafkaSecuritySchema, resolveKafkaSecurity, type KafkaSecurity } from './kafka-options';
 import { parseRules, type Rules } from './validate';
+import { resolveCredentials, type BasicCredentials } from './rest-auth';
 
 const REPO_ROOT = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../../package.json')) ? '../..' : '../../..');
 
@@ -57,12 +58,21 @@ const schema = {
     url: { doc: 'Kafka Connect REST URL: load the change topics of its Debezium connectors, following changes.', format: 'url-string', default: '', env: 'CONNECT_URL' },
     connectors: { doc: 'Connector names to follow (comma-separated); empty: every Debezium PostgreSQL connector.', format: 'list', default: [] as string[], env: 'PROCESSOR_CONNECTORS' },
     pollMs: { doc: 'How often Connect and the Kafka topic list are read.', format: 'positive-int', default: 3000, env: 'CONNECT_POLL_MS' },
+    // A Connect REST API behind HTTP basic authentication (SECURITY=on: Kafka's basic-auth extension).
+    username: { doc: 'Kafka Connect REST user (HTTP basic authentication); empty: none.', format: String, default: '', env: 'CONNECT_USERNAME' },
+    password: { doc: 'Kafka Connect REST password.', format: String, default: '', env: 'CONNECT_PASSWORD', sensitive: true },
+    passwordFile: { doc: 'A file whose first line is the Kafka Connect REST password (instead of connect.password).', format: String, default: '', env: 'CONNECT_PASSWORD_FILE' },
   },
   naming: {
     homePrefix: { doc: 'Topic prefix whose tables keep plain names (<table>, <schema>_<table>); other prefixes are <prefix>_<schema>_<table>.', format: String, default: 'dbserver1', env: 'WAREHOUSE_HOME_PREFIX' },
   },
   registry: {
     url: { doc: 'Confluent-compatible schema registry base URL.', format: 'url-string', default: 'http://127.0.0.1:18080/apis/ccompat/v7', env: 'SCHEMA_REGISTRY_URL' },
+    // A registry behind HTTP basic authentication (SECURITY=on): the processor only reads schemas,
+    // so a read-only user is enough (sr-readonly on the local Apicurio Registry).
+    username: { doc: 'Schema registry user (HTTP basic authentication); empty: none.', format: String, default: '', env: 'SCHEMA_REGISTRY_USERNAME' },
+    password: { doc: 'Schema registry password.', format: String, default: '', env: 'SCHEMA_REGISTRY_PASSWORD', sensitive: true },
+    passwordFile: { doc: 'A file whose first line is the schema registry password (instead of registry.password).', format: String, default: '', env: 'SCHEMA_REGISTRY_PASSWORD_FILE' },
   },
   batch: {
     maxEvents: { doc: 'Flush a batch at this many events.', format: 'positive-int', default: 10000, env: 'BATCH_MAX_EVENTS' },
@@ -104,9 +114,9 @@ export interface Config {
   warehouse: { url: string };
   kafka: { brokers: string[]; groupId: string; clientId: string; topics: string[]; topicPattern: string } & KafkaSecurity;
   source: { monitorUrl: string };
-  connect: { url: string; connectors: string[]; pollMs: number };
+  connect: { url: string; connectors: string[]; pollMs: number; username: string; password: string; passwordFile: string; auth: BasicCredentials | null };
   naming: { homePrefix: string };
-  registry: { url: string };
+  registry: { url: string; username: string; password: string; passwordFile: string; auth: BasicCredentials | null };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
   apply: { mode: 'transaction' | 'event'; stepGapMs: number };
   retry: { maxBackoffMs: number };
@@ -148,6 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     } catch (err) {
       throw new ConfigError(`kafka.topicPattern (PROCESSOR_TOPIC_PATTERN): ${(err as Error).message}`);
     }
+  }
+  try {
+    config.connect.auth = resolveCredentials('connect', { username: 'CONNECT_USERNAME', password: 'CONNECT_PASSWORD', passwordFile: 'CONNECT_PASSWORD_FILE' }, config.connect);
+    config.registry.auth = resolveCredentials('registry', { username: 'SCHEMA_REGISTRY_USERNAME', password: 'SCHEMA_REGISTRY_PASSWORD', passwordFile: 'SCHEMA_REGISTRY_PASSWORD_FILE' }, config.registry);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
   // Following Connect replaces the fixed topics only where no topics were asked for explicitly.
   if (config.connect.url && (topicsGiven(env, file) || config.kafka.topicPattern)) config.connect.url = '';

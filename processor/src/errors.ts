@@ -35,6 +35,10 @@ export class RegistryUnavailableError extends CdcError {
   }
 }
 
+/** The registry refused the credentials (401/403): unavailable to decoding like any outage, but at
+ *  start a configuration mistake, reported as such. */
+export class RegistryRefusedError extends RegistryUnavailableError {}
+
 /** A decoded value that the warehouse column cannot hold exactly (out of PostgreSQL's range,
  *  a character jsonb refuses, an unexpected shape): the event is rejected with this reason. */
 export class UnrepresentableValueError extends CdcError {

@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import { CaptureFollower, requestResnapshot } from './capture';
 import { CapturedTables } from './captured-tables';
 import { ConfigError, loadConfig } from './config';
+import { RegistryRefusedError } from './errors';
 import { Decoder } from './decode';
 import { startHttp } from './http';
 import { kafkaAuthOptions } from './kafka-options';
@@ -50,6 +51,8 @@ async function reportTablesWithoutKey(schemas: RegistrySchemas, topics: string[]
       }
     }
   } catch (err) {
+    // Wrong or missing credentials do not heal by waiting.
+    if (err instanceof RegistryRefusedError) fail((err as Error).message);
     log.warn('schema registry not reachable at start; decoding waits for it', { error: err });
   }
 }
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
   // Schema changes that leave current rows stale (a rename, a clock default): the writer asks
   // Debezium for an incremental snapshot of the table.
   const onResnapshot = async (table: string, reason: string) => { await requestResnapshot(captured, table, reason, log); };
-  const schemas = new RegistrySchemas(config.registry.url);
+  const schemas = new RegistrySchemas(config.registry.url, { auth: config.registry.auth });
   // A source's transactions load whole only when this processor records its END records.
   let pipelineRef: Pipeline | null = null;
   const readsTransactions = (prefix: string) => pipelineRef?.reads(`${prefix}.transaction`) ?? false;
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
 
   const follower = config.connect.url
     ? new CaptureFollower(
-      { connectUrl: config.connect.url, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId, kafkaAuth },
+      { connectUrl: config.connect.url, connectAuth: config.connect.auth, connectors: config.connect.connectors, pollMs: config.connect.pollMs, brokers: config.kafka.brokers, clientId: config.kafka.clientId, kafkaAuth },
       captured, (topics, refused) => pipeline.setTopics(topics, refused), log)
     : null;
 

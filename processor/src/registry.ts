@@ -7,7 +7,8 @@
 // rejects; anything else is RegistryUnavailableError, which the pipeline waits out and retries.
 import type * as avro from 'avsc';
 import { avroType } from './avro';
-import { RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
+import { RegistryRefusedError, RegistryUnavailableError, UnknownSchemaError, UnsupportedSchemaError } from './errors';
+import { authHeaders, type BasicCredentials } from './rest-auth';
 
 export { UnknownSchemaError } from './errors';
 
@@ -26,6 +27,8 @@ export interface SchemaSource {
 export interface RegistryOptions {
   /** Bound on one request; a registry that hangs is as unavailable as one that refuses. */
   timeoutMs?: number;
+  /** HTTP basic credentials, for a registry that asks for them (SECURITY=on). */
+  auth?: BasicCredentials | null;
 }
 
 /** The Confluent API's error code for "schema not found" (Apicurio's ccompat API uses it too). */
@@ -34,13 +37,18 @@ const SCHEMA_NOT_FOUND = 40403;
 export class RegistrySchemas implements SchemaSource {
   private readonly cache = new Map<number, Promise<WriterSchema>>();
   private readonly timeoutMs: number;
+  private readonly headers: Record<string, string>;
 
   constructor(
     private readonly baseUrl: string,
     opts: RegistryOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.headers = { Accept: 'application/vnd.schemaregistry.v1+json, application/json', ...authHeaders(opts.auth) };
+    this.user = opts.auth?.username ?? null;
   }
+
+  private readonly user: string | null;
 
   get(id: number): Promise<WriterSchema> {
     let entry = this.cache.get(id);
@@ -96,12 +104,17 @@ export class RegistrySchemas implements SchemaSource {
   private async request(path: string): Promise<{ status: number; text: string }> {
     try {
       const res = await fetch(`${this.baseUrl}${path}`, {
-        headers: { Accept: 'application/vnd.schemaregistry.v1+json, application/json' },
+        headers: this.headers,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
       // The body is read under the same timeout: a reply that stalls halfway is a hang too.
-      return { status: res.status, text: await res.text() };
+      const text = await res.text();
+      if (res.status === 401 || res.status === 403) {
+        throw new RegistryRefusedError(`schema registry: GET ${path} answered ${res.status}: ${this.user ? `user ${this.user} refused` : 'credentials needed'} (registry.username / registry.password: SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD)`);
+      }
+      return { status: res.status, text };
     } catch (err) {
+      if (err instanceof RegistryRefusedError) throw err;
       const e = err as any;
       const why = e?.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : `${e?.message ?? e}${e?.cause?.message ? `: ${e.cause.message}` : ''}`;
       throw new RegistryUnavailableError(`schema registry: GET ${path} failed: ${why}`, { cause: err });

@@ -150,4 +150,16 @@ describe('schema registry look-ups', () => {
     registry.handle(() => undefined);
     await expect(new RegistrySchemas(registry.url, { timeoutMs: 200 }).subjects()).rejects.toBeInstanceOf(RegistryUnavailableError);
   });
+
+  it('sends its credentials to a registry that asks for them, and a refusal is not "unknown schema"', async () => {
+    const m = message();
+    const want = `Basic ${Buffer.from('reader:pw').toString('base64')}`;
+    registry.handle((q, r) => (q.headers.authorization === want ? healthy(q, r) : json(r, 401, '{"message":"Unauthorized"}')));
+    const d = await new Decoder(new RegistrySchemas(registry.url, { auth: { username: 'reader', password: 'pw' } })).decode(TOPIC, m.key, m.value);
+    expect(d.kind === 'event' && d.event.row.amount).toBe('12345678.91');
+    const refused = new Decoder(new RegistrySchemas(registry.url, { auth: { username: 'reader', password: 'wrong' } })).decode(TOPIC, m.key, m.value);
+    await expect(refused).rejects.not.toBeInstanceOf(UnknownSchemaError);
+    await expect(new RegistrySchemas(registry.url).subjects()).rejects.toThrow(/answered 401/);
+  });
 });
+
