@@ -412,8 +412,15 @@ export class Pipeline {
     if (!this.consumer || paused === this.paused) return;
     this.paused = paused;
     const topics = this.topics.map((topic) => ({ topic }));
-    if (paused) this.consumer.pause(topics);
-    else this.consumer.resume(topics);
+    try {
+      if (paused) this.consumer.pause(topics);
+      else this.consumer.resume(topics);
+    } catch (err) {
+      // kafkajs throws when its consumer is not running (stopping, or restarting after a crash): a
+      // new consumer starts paused if this.paused says so (runConsumer), so the state is enough.
+      this.log.debug('consumer not running: pause state kept for the next one', { paused, error: err });
+      return;
+    }
     this.log.info(paused ? 'consumption paused until the warehouse accepts writes' : 'consumption resumed');
   }
 
