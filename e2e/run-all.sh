@@ -2,7 +2,8 @@
 # `make test`: type-check (tests included) and unit tests (no services), then the real stack
 # (`make up`, reused when already running), the integration tier (writer, merge and DDL in scratch
 # databases of the warehouse cluster), the BI layer (`make bi`) and the end-to-end suite against all
-# of it. Ends with one summary line: "tests: N passed, N failed, N skipped"; it fails when any tier
+# of it, and with SECURITY=on the Kafka security check (e2e/cluster/kafka-security.cluster-test.ts)
+# against that stack. Ends with one summary line: "tests: N passed, N failed, N skipped"; it fails when any tier
 # ran no test, skipped one, or jest failed on its own. The stack is left running; `make down` stops it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 step() { printf '\n[test] %s\n' "$*"; }
 exits=()
-summary() { node e2e/lib/summary.js unit="$reports/unit.json" integration="$reports/integration.json" e2e="$reports/e2e.json" "${exits[@]}"; }
+tiers=(unit="$reports/unit.json" integration="$reports/integration.json" e2e="$reports/e2e.json")
+summary() { node e2e/lib/summary.js "${tiers[@]}" "${exits[@]}"; }
 
 step "install what is missing (npm dependencies, Maven artifacts, PostgreSQL)"
 bash infra/install.sh || { echo "[test] install failed"; exit 1; }
@@ -40,5 +42,14 @@ make bi || echo "[test] make bi failed: the BI tests will say why"
 
 step "end-to-end tests against the real stack"
 bash infra/with-env.sh npx jest --selectProjects e2e --runInBand --json --outputFile "$reports/e2e.json"; exits+=(--exit "e2e=$?")
+
+if bash infra/env.sh | grep -q '^KAFKA_SASL_MECHANISM='; then
+  step "Kafka security (SECURITY=on): unauthenticated clients refused, ACLs per user"
+  tiers+=(security="$reports/security.json")
+  KAFKA_SECURITY_TEST_STACK=current npx jest -c e2e/cluster/jest.config.js --runInBand --json --outputFile "$reports/security.json" kafka-security
+  exits+=(--exit "security=$?")
+else
+  step "Kafka security: not run, the stack runs with SECURITY=off (SECURITY=on make test runs it)"
+fi
 
 summary
