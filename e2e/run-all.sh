@@ -2,7 +2,8 @@
 # `make test`: type-check (tests included) and unit tests (no services), then the real stack
 # (`make up`, reused when already running), the integration tier (writer, merge and DDL in scratch
 # databases of the warehouse cluster), the BI layer (`make bi`) and the end-to-end suite against all
-# of it. Ends with one summary line: "tests: N passed, N failed, N skipped"; it fails when any tier
+# of it, and with SECURITY=on the Kafka security check (e2e/cluster/kafka-security.cluster-test.ts)
+# against that stack. Ends with one summary line: "tests: N passed, N failed, N skipped"; it fails when any tier
 # ran no test, skipped one, or jest failed on its own. The stack is left running; `make down` stops it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,15 +43,16 @@ make bi || echo "[test] make bi failed: the BI tests will say why"
 step "end-to-end tests against the real stack"
 bash infra/with-env.sh npx jest --selectProjects e2e --runInBand --json --outputFile "$reports/e2e.json"; exits+=(--exit "e2e=$?")
 
-# A secured stack (SECURITY=on: make env prints the REST users): its endpoints refuse clients
-# without credentials (e2e/cluster/rest-auth.cluster-test.ts on this stack, a few seconds).
-if bash infra/env.sh | grep -q '^CONNECT_USERNAME='; then
-  step "secured endpoints (SECURITY=on): Connect REST, registry, analyst role"
-  tiers+=(rest-auth="$reports/rest-auth.json")
-  REST_AUTH_STACK=current npx jest -c e2e/cluster/jest.config.js --runInBand --json --outputFile "$reports/rest-auth.json" e2e/cluster/rest-auth.cluster-test.ts
-  exits+=(--exit "rest-auth=$?")
+# A secured stack (SECURITY=on: make env prints the Kafka and REST credentials): its endpoints refuse
+# clients without credentials and each user is held to its grants (e2e/cluster/kafka-security and
+# rest-auth on this stack, a minute). make test-cluster runs them on a secured cluster of its own.
+if bash infra/env.sh | grep -q '^KAFKA_SASL_MECHANISM=\|^CONNECT_USERNAME='; then
+  step "secured endpoints (SECURITY=on): Kafka (TLS, SCRAM, ACLs), Connect REST, registry, analyst role"
+  tiers+=(security="$reports/security.json")
+  KAFKA_SECURITY_TEST_STACK=current REST_AUTH_STACK=current npx jest -c e2e/cluster/jest.config.js --runInBand --json --outputFile "$reports/security.json" kafka-security rest-auth
+  exits+=(--exit "security=$?")
 else
-  step "SECURITY=off: the secured-endpoint checks are not for this stack (make test-cluster runs them on a secured node of its own)"
+  step "secured endpoints: not checked here, the stack runs with SECURITY=off (make test-cluster checks them; so does SECURITY=on make test)"
 fi
 
 summary
