@@ -80,7 +80,8 @@ test:
 chaos: build
 	@bash infra/chaos.sh
 
-# Not part of make test: brings up a cluster of its own (ports 2xxxx-3xxxx, DATA_DIR .data-cluster), runs chaos, stops it.
+# Not part of make test (.ci/run runs it after make test): a secured cluster of its own (ports 40000+, DATA_DIR
+# .data-cluster), make chaos against it, the secured-endpoint checks, then down; a secured node of its own for the REST checks.
 test-cluster:
 	@bash e2e/cluster/run.sh
 
