@@ -285,8 +285,10 @@ kafka_format_nodes() {
 
 _kafka_ready() {
   local n=$1
+  # Not `tail | grep -q`: grep leaving at the first match ends tail by SIGPIPE when much of the log
+  # follows it (a node waited for after the others), and pipefail then calls the node not ready.
   tcp_open "$BIND_HOST" "$(kafka_port_of "$n")" \
-    && tail -c +"$((KAFKA_LOG_OFFSETS[$n] + 1))" "$(kafka_log_file "$n")" | grep -q 'Kafka Server started'
+    && grep -q 'Kafka Server started' < <(tail -c +"$((KAFKA_LOG_OFFSETS[$n] + 1))" "$(kafka_log_file "$n")")
 }
 
 kafka_wait_node() {
