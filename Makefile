@@ -80,7 +80,7 @@ test:
 chaos: build
 	@bash infra/chaos.sh
 
-# Not part of make test (.ci/run runs it after make test): a secured cluster of its own (ports 40000+, DATA_DIR
+# Not part of make test (.ci/run runs it after make test): a secured cluster of its own (ports 20000+, DATA_DIR
 # .data-cluster), make chaos against it, the secured-endpoint checks, then down; a secured node of its own for the REST checks.
 test-cluster:
 	@bash e2e/cluster/run.sh

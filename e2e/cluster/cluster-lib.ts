@@ -5,7 +5,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 export const REPO = path.resolve(__dirname, '../..');
-export const BASE = Number(process.env.TEST_CLUSTER_PORT_BASE ?? 40000);
+// Every port of the cluster stays below Linux's ephemeral range (32768 and up): a port there may be
+// the local end of some client's connection at the moment a component binds it (seen: 49090).
+export const BASE = Number(process.env.TEST_CLUSTER_PORT_BASE ?? 20000);
 export const DATA_DIR = process.env.TEST_CLUSTER_DATA_DIR ?? path.join(REPO, '.data-cluster');
 
 // What make env exports for another stack (tests run under infra/with-env.sh) would make this

@@ -4,7 +4,7 @@
 // processor, configured with the credentials, follows capture through the secured Connect.
 //
 // Which stack: by default (make test-cluster) a secured single node of its own on ports
-// TEST_REST_AUTH_PORT_BASE+5432, +9092, ... (default base 41000) with DATA_DIR .data-rest-auth, started
+// TEST_REST_AUTH_PORT_BASE+5432, +9092, ... (default base 21000) with DATA_DIR .data-rest-auth, started
 // and stopped here. REST_AUTH_STACK=current runs it against the stack of the caller's environment
 // (`make env`: its DATA_DIR and ports), which must run with SECURITY=on; it is left running.
 import { execFileSync, spawn } from 'child_process';
@@ -15,7 +15,7 @@ import { authHeaders, credentialsFromEnv, type BasicCredentials } from '../../pr
 
 const REPO = path.resolve(__dirname, '../..');
 const OWN = process.env.REST_AUTH_STACK !== 'current';
-const BASE = Number(process.env.TEST_REST_AUTH_PORT_BASE ?? 41000);
+const BASE = Number(process.env.TEST_REST_AUTH_PORT_BASE ?? 21000);
 const DATA_DIR = process.env.TEST_REST_AUTH_DATA_DIR ?? path.join(REPO, '.data-rest-auth');
 
 // make env of another stack, exported by with-env.sh, would make this stack's components external.
