@@ -255,6 +255,8 @@ kafka_format() {
   local n=$1 cid=$2 rc=0 args
   local jvm=(-Xmx256m -Dlog4j2.configurationFile="$INFRA_DIR/conf/log4j2.properties" -Djava.awt.headless=true -cp "$KAFKA_LIBS/*")
   local cmd=(kafka.tools.StorageTool format -t "$cid" -c "$(kafka_conf_file "$n")")
+  # How the storage was formatted: a later SECURITY=on make up needs the admin credential in it (topology_record).
+  printf 'SECURITY=%s\n' "$SECURITY" >"$DATA_DIR/kafka-format.env"
   if ! security_on; then "$JAVA" "${jvm[@]}" "${cmd[@]}"; return; fi
   # (The class path stays on the command line: the launcher does not expand its * inside an @argfile.)
   args=$(umask 077; mktemp "$RUN_DIR/kafka-format-$n.XXXXXX")

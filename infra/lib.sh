@@ -490,6 +490,14 @@ topology_record() {
       done
     fi
   fi
+  # Secured brokers authenticate to each other as admin, whose SCRAM credential only a storage
+  # format can write (kafka_format): Kafka data formatted plaintext cannot come up secured.
+  if (( KAFKA_LOCAL )) && security_on && [[ -d $DATA_DIR/kafka ]]; then
+    local formatted; formatted=$(sed -n 's/^SECURITY=//p' "$DATA_DIR/kafka-format.env" 2>/dev/null || true)
+    [[ -n $formatted || ! -f $f ]] || formatted=$(sed -n 's/^SECURITY=//p' "$f")
+    [[ $formatted != off ]] \
+      || die "the Kafka data in $DATA_DIR was formatted with SECURITY=off (it holds no SCRAM user admin): SECURITY=on needs new Kafka storage: make clean (deletes all data) first, or keep SECURITY=off"
+  fi
   printf 'KAFKA_BROKERS=%s\nCONNECT_WORKERS=%s\nPROCESSORS=%s\nSECURITY=%s\n' "$KAFKA_BROKERS" "$CONNECT_WORKERS" "$PROCESSORS" "$SECURITY" >"$f"
 }
 
