@@ -190,9 +190,18 @@ declare -A KAFKA_PIDS=() KAFKA_UP_BEFORE=() KAFKA_LOG_OFFSETS=() KAFKA_T0S=()
 # The cluster id every node is formatted with (one quorum): generated once, kept in $DATA_DIR.
 kafka_cluster_id() {
   local f=$DATA_DIR/kafka-cluster-id
-  # A random base64url UUID, as kafka-storage random-uuid makes.
-  [[ -s $f ]] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' >"$f"
+  # (One starting with '-' can only be left by a format that failed on it.)
+  [[ -s $f && $(<"$f") != -* ]] || kafka_random_uuid >"$f"
   cat "$f"
+}
+
+# A random base64url UUID as kafka-storage random-uuid makes it, and like Kafka's own generator
+# never one starting with '-': the tools' argument parser takes that for an option (a 1-in-64
+# make up failed with "argument --cluster-id/-t: expected one argument").
+kafka_random_uuid() {
+  local id
+  while id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='); [[ $id == -* ]]; do :; done
+  printf '%s' "$id"
 }
 
 kafka_start_node() {
@@ -210,8 +219,8 @@ kafka_start_node() {
   if [[ ! -f $dir/meta.properties ]]; then
     local cid
     if (( KAFKA_BROKERS == 1 )); then
-      # Format the storage once. The cluster id is a random base64url UUID, as kafka-storage random-uuid makes.
-      cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+      # Format the storage once.
+      cid=$(kafka_random_uuid)
     else
       cid=$(kafka_cluster_id)
     fi
