@@ -80,6 +80,24 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | false>, 
   }
 }
 
+/** Inserts an order at the source and waits for it in orders_latest (read as the analyst): the
+ *  change goes through the converter (registry writer) and the processor's decoder (reader).
+ *  Returns the amount the warehouse holds. */
+async function orderThroughPipeline(product: string, amount: string, timeoutMs: number): Promise<string> {
+  const src = new Client({ connectionString: env.SOURCE_DATABASE_URL });
+  const wh = new Client({ connectionString: env.ANALYST_DATABASE_URL });
+  await src.connect();
+  await wh.connect();
+  try {
+    const id = (await src.query('INSERT INTO orders (customer_id, product_name, amount, status) VALUES (7, $1, $2, \'paid\') RETURNING order_id', [product, amount])).rows[0].order_id;
+    const row = await waitFor(`the order '${product}' in orders_latest`, async () => (await wh.query('SELECT amount::text AS amount FROM orders_latest WHERE order_id = $1', [id])).rows[0] ?? null, timeoutMs);
+    return row.amount;
+  } finally {
+    await src.end();
+    await wh.end();
+  }
+}
+
 beforeAll(async () => {
   if (OWN) {
     await runScript(['infra/down.sh']);
@@ -96,17 +114,7 @@ beforeAll(async () => {
   reader = r;
   // A fresh stack has no orders yet: one change through the whole pipeline registers the orders
   // schemas (the writer) and creates orders_latest (the processor, decoding with the reader).
-  const src = new Client({ connectionString: env.SOURCE_DATABASE_URL });
-  const wh = new Client({ connectionString: env.ANALYST_DATABASE_URL });
-  await src.connect();
-  await wh.connect();
-  try {
-    const id = (await src.query("INSERT INTO orders (customer_id, product_name, amount, status) VALUES (7, 'rest-auth warm-up', 1.00, 'paid') RETURNING order_id")).rows[0].order_id;
-    await waitFor('the warm-up order in orders_latest', async () => (await wh.query('SELECT 1 FROM orders_latest WHERE order_id = $1', [id])).rowCount === 1, 120_000);
-  } finally {
-    await src.end();
-    await wh.end();
-  }
+  await orderThroughPipeline('rest-auth warm-up', '1.00', 120_000);
 });
 
 afterAll(async () => {
@@ -189,17 +197,6 @@ describe('secured endpoints (SECURITY=on)', () => {
       expect(h.topics).toContain('dbserver1.public.orders');
     }
     // A change goes through the converter (writer) and the processor's decoder (reader).
-    const src = new Client({ connectionString: env.SOURCE_DATABASE_URL });
-    const wh = new Client({ connectionString: env.ANALYST_DATABASE_URL });
-    await src.connect();
-    await wh.connect();
-    try {
-      const id = (await src.query("INSERT INTO orders (customer_id, product_name, amount, status) VALUES (7, 'rest-auth probe', 12.34, 'paid') RETURNING order_id")).rows[0].order_id;
-      const row = await waitFor('the probe order in orders_latest', async () => (await wh.query('SELECT amount::text AS amount FROM orders_latest WHERE order_id = $1', [id])).rows[0] ?? null, 60_000);
-      expect(row.amount).toBe('12.34');
-    } finally {
-      await src.end();
-      await wh.end();
-    }
+    expect(await orderThroughPipeline('rest-auth probe', '12.34', 60_000)).toBe('12.34');
   });
 });
