@@ -124,9 +124,7 @@ export class CapturedTables {
    * processors) and runs `send` for them; marked requested only if it succeeds.
    */
   async request(topics: string[], send: (taken: string[]) => Promise<void>): Promise<string[]> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+    return inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ topic: string }>(
         'SELECT topic FROM cdc.captured_tables WHERE topic = ANY($1) AND snapshot_pending FOR UPDATE SKIP LOCKED', [topics]);
       const taken = rows.map((r) => r.topic);
@@ -134,14 +132,8 @@ export class CapturedTables {
         await send(taken);
         await c.query('UPDATE cdc.captured_tables SET snapshot_pending = false, snapshot_requested_at = now(), snapshot_attempts = snapshot_attempts + 1 WHERE topic = ANY($1)', [taken]);
       }
-      await c.query('COMMIT');
       return taken;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   /** Asks for a re-snapshot of a warehouse table (e.g. a schema change left its rows stale). */
@@ -168,19 +160,35 @@ export class CapturedTables {
     return rows.map((r) => r.topic);
   }
 
-  private async inLock<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
+  private inLock<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+      return fn(c);
+    });
+  }
+}
+
+/**
+ * One transaction on a client checked out of the pool. While checked out, pg-pool leaves the
+ * client without an 'error' listener: a warehouse that ends the session between two statements
+ * (a restart, pg_terminate_backend) would raise an unhandled 'error' event and end the process.
+ * Here it fails the transaction instead, and the broken client is dropped, not pooled again.
+ */
+async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error) => { lost ??= err; };
+  c.on('error', onError);
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    if (!lost) await c.query('ROLLBACK').catch(() => undefined);
+    throw lost ?? err;
+  } finally {
+    c.removeListener('error', onError);
+    c.release(lost);
   }
 }

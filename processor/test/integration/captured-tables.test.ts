@@ -118,4 +118,23 @@ describe('cdc.captured_tables', () => {
     expect(send).toHaveBeenCalledTimes(3);
     expect((await wh.admin.query("SELECT snapshot_attempts FROM cdc.captured_tables WHERE topic = 'retry.public.lost'")).rows[0].snapshot_attempts).toBe(3);
   });
+
+  it('a warehouse connection terminated while a request waits on Kafka fails that request, not the process', async () => {
+    // pg-pool leaves a checked-out client without an 'error' listener: the server's FATAL
+    // arriving between two statements was an unhandled 'error' event, and the processor died.
+    const record = new CapturedTables(pool);
+    const s = src('public.e', 'term');
+    await sync(record, s);
+    await wh.admin.query("UPDATE cdc.captured_tables SET snapshot_pending = true WHERE topic_prefix = 'term'");
+    const terminated = record.request(['term.public.e'], async () => {
+      const { rows } = await wh.admin.query(
+        "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND usename = 'processor' AND state LIKE 'idle in transaction%'");
+      expect(rows).toEqual([{ ok: true }]);
+      await new Promise((r) => setTimeout(r, 300)); // the FATAL arrives while the client sits checked out
+    });
+    await expect(terminated).rejects.toThrow(/terminat/);
+    // Nothing was marked; the pool hands out a working connection again.
+    expect(await pendingTables(record, 'term')).toEqual(['public.e']);
+    expect(await record.request(['term.public.e'], async () => undefined)).toEqual(['term.public.e']);
+  });
 });
