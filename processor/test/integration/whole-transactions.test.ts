@@ -160,9 +160,9 @@ describe('whole-transaction apply', () => {
     expect(ids).not.toContain(20_001); // 900's delete reached _latest
   });
 
-  it('merges a column added to the table after earlier steps of the same session', async () => {
-    // publish_range builds its merge from the catalog at each call: a column added since the
-    // last step is merged too.
+  it('merges a column added to the table between two steps of one session (the merge is prepared per statement text)', async () => {
+    // The step's session keeps its prepared merge (migration 0007); a new column makes a new
+    // statement, so the column's value reaches _latest and nothing stale runs.
     await wh.admin.query('ALTER TABLE orders_fact ADD COLUMN note text; ALTER TABLE orders_latest ADD COLUMN note text');
     const ts = T0 + 60_000_000n;
     await wh.admin.query(
@@ -174,5 +174,7 @@ describe('whole-transaction apply', () => {
     expect(merged.rows).toEqual([{ publish_range: '1' }]);
     const row = await wh.admin.query('SELECT amount::text, note FROM orders_latest WHERE order_id = 30001');
     expect(row.rows).toEqual([{ amount: '3.00', note: 'added later' }]);
+    const prepared = await processorPool.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'cdc_publish_%'");
+    expect(prepared.rows[0].n).toBe(2); // the statement before the column, and the one after
   });
 });
