@@ -129,11 +129,6 @@ offset.storage.replication.factor=$rf
 status.storage.replication.factor=$rf
 offset.flush.interval.ms=5000
 
-# A change is sent as soon as Debezium hands it over: the producer's default (5 ms since Kafka 4.0)
-# held every record that long for a batch, a third of the capture leg at a few changes a second.
-# Under load batches still form while a send is in flight.
-producer.linger.ms=0
-
 plugin.path=$pdir
 plugin.discovery=service_load
 

@@ -159,22 +159,4 @@ describe('whole-transaction apply', () => {
     expect(ids).toContain(20_002);
     expect(ids).not.toContain(20_001); // 900's delete reached _latest
   });
-
-  it('merges a column added to the table between two steps of one session (the merge is prepared per statement text)', async () => {
-    // The step's session keeps its prepared merge (migration 0007); a new column makes a new
-    // statement, so the column's value reaches _latest and nothing stale runs.
-    await wh.admin.query('ALTER TABLE orders_fact ADD COLUMN note text; ALTER TABLE orders_latest ADD COLUMN note text');
-    const ts = T0 + 60_000_000n;
-    await wh.admin.query(
-      `INSERT INTO orders_fact (order_id, amount, op, source_ts, source_lsn, source_txid, note)
-       VALUES (30001, 3.00, 'c', timestamptz 'epoch' + $1 * interval '1 microsecond', 9100000, 950, 'added later')`, [ts.toString()]);
-    const merged = await processorPool.query(
-      `SELECT cdc.publish_range(p, timestamptz 'epoch' + $1 * interval '1 microsecond', timestamptz 'epoch' + $1 * interval '1 microsecond', '{950}')
-         FROM cdc.published_tables AS p WHERE p.warehouse_table = 'orders'`, [ts.toString()]);
-    expect(merged.rows).toEqual([{ publish_range: '1' }]);
-    const row = await wh.admin.query('SELECT amount::text, note FROM orders_latest WHERE order_id = 30001');
-    expect(row.rows).toEqual([{ amount: '3.00', note: 'added later' }]);
-    const prepared = await processorPool.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'cdc_publish_%'");
-    expect(prepared.rows[0].n).toBe(2); // the statement before the column, and the one after
-  });
 });
