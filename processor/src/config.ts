@@ -91,6 +91,10 @@ const schema = {
       doc: 'In transaction mode, the least time between two watermark steps after batches, and never less than the last step took (each step makes whole transactions visible; more steps cost warehouse CPU).',
       format: 'nat', default: 5, env: 'APPLY_STEP_GAP_MS',
     },
+    slowStepMs: {
+      doc: 'A watermark step still running after this long is logged as a warning (again at every multiple), naming what it waits for; it is not cut: a catch-up over many transactions may take seconds.',
+      format: 'positive-int', default: 30000, env: 'APPLY_SLOW_STEP_WARN_MS',
+    },
   },
   retry: {
     maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
@@ -118,7 +122,7 @@ export interface Config {
   naming: { homePrefix: string };
   registry: { url: string; username: string; password: string; passwordFile: string; auth: BasicCredentials | null };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
-  apply: { mode: 'transaction' | 'event'; stepGapMs: number };
+  apply: { mode: 'transaction' | 'event'; stepGapMs: number; slowStepMs: number };
   retry: { maxBackoffMs: number };
   http: { host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };

@@ -4,7 +4,9 @@
 // its own database transaction, run after the batches lanes commit (one at a time, at least
 // APPLY_STEP_GAP_MS apart, one more if batches committed meanwhile) and every second: the END record and a transaction's
 // events land through different lanes, each of whose commits alone may not see the other's, and
-// a step on its own reads what all have committed.
+// a step on its own reads what all have committed. A step is never cut (a catch-up over many
+// transactions takes seconds), but one still running after APPLY_SLOW_STEP_WARN_MS is logged with
+// what its session waits for: a watermark that stops should name its cause.
 import type { Pool } from 'pg';
 import * as client from 'prom-client';
 import type { Logger } from './log';
@@ -17,9 +19,26 @@ export interface Watermark {
   pending: number;
 }
 
-export async function advanceConsistency(pool: Pool): Promise<Watermark[]> {
-  const { rows } = await pool.query('SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending FROM cdc.advance_consistency()');
-  return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
+/** One step. `onSession` learns the step's backend before it runs (for the slow-step report). */
+export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void): Promise<Watermark[]> {
+  const c = await pool.connect();
+  // A checked-out client has no listener of the pool's: a session ended by the server must fail
+  // this step, not the process.
+  const lost = (): void => undefined;
+  c.on('error', lost);
+  let failed: Error | undefined;
+  try {
+    const pid = (c as unknown as { processID?: number }).processID;
+    if (pid) onSession?.(pid);
+    const { rows } = await c.query('SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending FROM cdc.advance_consistency()');
+    return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
+  } catch (err) {
+    failed = err as Error;
+    throw err;
+  } finally {
+    c.off('error', lost);
+    c.release(failed);
+  }
 }
 
 export interface ConsistencySteps {
@@ -28,8 +47,36 @@ export interface ConsistencySteps {
   stop(): void;
 }
 
-/** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. */
-export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, intervalMs = 1000, minGapMs = 5): Promise<ConsistencySteps | null> {
+export interface StepOptions {
+  /** A step at least this often, batches or not. */
+  intervalMs?: number;
+  /** The least time between two steps asked for by batches. */
+  minGapMs?: number;
+  /** A step still running after this long is logged (again at every multiple); it is not cut. */
+  slowMs?: number;
+  /** Another connection to the warehouse, to see what a slow step waits for. */
+  inspect?: Pool;
+}
+
+/** What the step's session is doing, and who holds what it waits for (pg_stat_activity). */
+export async function describeSession(pool: Pool, pid: number): Promise<Record<string, unknown>> {
+  const { rows } = await pool.query(
+    `SELECT s.state, s.wait_event_type, s.wait_event,
+            (SELECT coalesce(json_agg(json_build_object('pid', b.pid, 'application', b.application_name, 'state', b.state,
+                                                        'transactionSeconds', round(extract(epoch FROM now() - b.xact_start)::numeric, 1),
+                                                        'query', left(b.query, 200))), '[]')
+               FROM pg_stat_activity AS b WHERE b.pid = ANY (pg_blocking_pids(s.pid))) AS blocked_by
+       FROM pg_stat_activity AS s WHERE s.pid = $1`, [pid]);
+  if (!rows.length) return { pid, session: 'gone' };
+  const r = rows[0];
+  return { pid, state: r.state, waitEvent: r.wait_event_type ? `${r.wait_event_type}:${r.wait_event}` : null, blockedBy: r.blocked_by };
+}
+
+/** Starts the periodic step; null (and a warning) when the warehouse lacks migration 0005. The
+ *  step has `pool` to itself (a pool of one): a long catch-up step must not hold up the reads
+ *  of positions or captured tables. */
+export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
+  const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, inspect } = opts;
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -38,7 +85,18 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
   const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
   const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark', labelNames: ['source'], registers: [metrics.registry] });
-  const stepSeconds = new client.Histogram({ name: 'cdc_consistency_step_seconds', help: 'Duration of one watermark step (advance and publish)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [metrics.registry] });
+  const stepSeconds = new client.Histogram({ name: 'cdc_consistency_step_seconds', help: 'Duration of one watermark step (advance and publish)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers: [metrics.registry] });
+  // The step's backend, for the slow-step report.
+  let stepPid: number | undefined;
+  let slowReported = false;
+  const reportSlow = async (): Promise<void> => {
+    const seconds = Math.round((Date.now() - lastStart) / 1000);
+    let session: Record<string, unknown> = { pid: stepPid };
+    if (inspect && stepPid !== undefined) session = await describeSession(inspect, stepPid).catch((err) => ({ pid: stepPid, inspectError: err }));
+    if (!busy) return; // it ended meanwhile
+    slowReported = true;
+    log.warn('consistency watermark step still running', { seconds, ...session });
+  };
   let failing = false;
   let busy = false;
   let again = false;
@@ -68,9 +126,12 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     busy = true;
     again = false;
     lastStart = Date.now();
+    slowReported = false;
+    const slow = setInterval(() => void reportSlow(), slowMs);
+    slow.unref();
     const end = stepSeconds.startTimer();
     try {
-      for (const w of await advanceConsistency(pool)) {
+      for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; })) {
         pending.set({ source: w.source }, w.pending);
         if (w.consistentThrough) {
           through.set({ source: w.source }, w.consistentThrough.getTime() / 1000);
@@ -83,9 +144,11 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
       if (!failing) log.warn('cannot advance the consistency watermark; retrying', { error: err });
       failing = true;
     } finally {
+      clearInterval(slow);
       end();
       lastMs = Date.now() - lastStart;
       busy = false;
+      if (slowReported) log.info('consistency watermark step ended', { seconds: Math.round(lastMs / 100) / 10 });
     }
     if (again) kick();
   };

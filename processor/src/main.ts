@@ -129,7 +129,11 @@ async function main(): Promise<void> {
     fail((err as Error).message);
   }
 
-  const consistency = await startConsistency(offsetsPool, metrics, log, 1000, config.apply.stepGapMs);
+  // The watermark step on a connection of its own: a catch-up step over thousands of
+  // transactions takes seconds, and position reads after a rebalance must not wait for it.
+  const stepPool = new Pool({ connectionString: config.warehouse.url, application_name: 'cdc-processor-watermark', max: 1 });
+  stepPool.on('error', (err) => log.warn('watermark connection lost', { error: err }));
+  const consistency = await startConsistency(stepPool, metrics, log, { minGapMs: config.apply.stepGapMs, slowMs: config.apply.slowStepMs, inspect: offsetsPool });
   // A committed batch may complete a transaction: the step publishes it without waiting a second.
   // Per batch (event mode) nothing waits for the watermark: the step each second is enough.
   if (config.apply.mode === 'transaction') pipeline.afterBatch = () => consistency?.kick();
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     await pipeline.stop();
     server.close();
     await offsetsPool.end().catch(() => undefined);
+    await stepPool.end().catch(() => undefined);
     await sourcePool?.end().catch(() => undefined);
     log.info('stopped');
     process.exit(0);
