@@ -77,6 +77,10 @@ export async function describeSession(pool: Pool, pid: number): Promise<Record<s
  *  of positions or captured tables. */
 export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
   const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, inspect } = opts;
+  // A step need not wait for its commit to reach disk: WAL is written in order, so a step lost in
+  // a warehouse crash loses nothing that later steps or batches relied on, and the next step
+  // does it again from the same rows (its moves, merges and deletions are one transaction).
+  pool.on('connect', (c) => { c.query('SET synchronous_commit = off').catch(() => undefined); });
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');

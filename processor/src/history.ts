@@ -287,8 +287,10 @@ export function timeTravelCatalogSql(table: string): { text: string; values: str
   const q = (name: string) => `public.${ident(name)}`;
   return {
     text:
-      `SELECT obj_description(to_regclass($1), 'pg_class') AS history_comment, ` +
-      `obj_description(to_regprocedure($2), 'pg_proc') AS as_of_comment, ` +
+      // pg_description read directly: obj_description() is a SQL function, run (not inlined) at
+      // every batch, and cost more than the rest of the batch's bookkeeping statement.
+      `SELECT (SELECT d.description FROM pg_description AS d WHERE d.objoid = to_regclass($1) AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0) AS history_comment, ` +
+      `(SELECT d.description FROM pg_description AS d WHERE d.objoid = to_regprocedure($2) AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0) AS as_of_comment, ` +
       `(SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($3)) AS index_valid, ` +
       `pg_relation_size(to_regclass($4)) AS fact_bytes, ` +
       `to_regclass($5) IS NOT NULL AS truncates_table`,

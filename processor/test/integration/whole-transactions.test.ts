@@ -159,4 +159,20 @@ describe('whole-transaction apply', () => {
     expect(ids).toContain(20_002);
     expect(ids).not.toContain(20_001); // 900's delete reached _latest
   });
+
+  it('merges a column added to the table after earlier steps of the same session', async () => {
+    // publish_range builds its merge from the catalog at each call: a column added since the
+    // last step is merged too.
+    await wh.admin.query('ALTER TABLE orders_fact ADD COLUMN note text; ALTER TABLE orders_latest ADD COLUMN note text');
+    const ts = T0 + 60_000_000n;
+    await wh.admin.query(
+      `INSERT INTO orders_fact (order_id, amount, op, source_ts, source_lsn, source_txid, note)
+       VALUES (30001, 3.00, 'c', timestamptz 'epoch' + $1 * interval '1 microsecond', 9100000, 950, 'added later')`, [ts.toString()]);
+    const merged = await processorPool.query(
+      `SELECT cdc.publish_range(p, timestamptz 'epoch' + $1 * interval '1 microsecond', timestamptz 'epoch' + $1 * interval '1 microsecond', '{950}')
+         FROM cdc.published_tables AS p WHERE p.warehouse_table = 'orders'`, [ts.toString()]);
+    expect(merged.rows).toEqual([{ publish_range: '1' }]);
+    const row = await wh.admin.query('SELECT amount::text, note FROM orders_latest WHERE order_id = 30001');
+    expect(row.rows).toEqual([{ amount: '3.00', note: 'added later' }]);
+  });
 });
