@@ -47,6 +47,9 @@ registry_start() {
   fi
   REGISTRY_T0=$(date +%s%N)
   # Secrets and storage settings through the environment (not argv); ports on the command line.
+  # Pooled connections idle for a second are checked before use: after a restart of the warehouse
+  # cluster (which stores the schemas) a dead one answered 500 to Connect's converter, and
+  # Debezium's task failed for good.
   start_bg registry "$logf" env -C "$REGISTRY_HOME" \
     APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql \
     APICURIO_DATASOURCE_URL="jdbc:postgresql://$_WHA_HOST:$_WHA_PORT/$REGISTRY_DB" \
@@ -56,6 +59,8 @@ registry_start() {
     "$REGISTRY_JAVA" "$(REGISTRY_MARKER)" -Xms128m -Xmx"$REGISTRY_HEAP" -XX:+UseSerialGC -Djava.awt.headless=true \
     -Dquarkus.http.host="$BIND_HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
     -Dquarkus.management.host="$BIND_HOST" -Dquarkus.management.port="$REGISTRY_MGMT_PORT" "${auth[@]}" \
+    -Dquarkus.datasource.postgresql.jdbc.foreground-validation-interval=PT1S \
+    -Dquarkus.datasource.postgresql.jdbc.background-validation-interval=PT10S \
     -jar quarkus-run.jar
   REGISTRY_PID=$STARTED_PID
   log "Apicurio Registry $REGISTRY_VERSION starting (pid $REGISTRY_PID, $("$REGISTRY_JAVA" -version 2>&1 | head -1 | tr -d '"'), log $logf)"
