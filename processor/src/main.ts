@@ -72,6 +72,12 @@ async function main(): Promise<void> {
   setHomePrefix(config.naming.homePrefix);
   const offsetsPool = await checkWarehouse(config.warehouse.url);
   offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
+  // One warehouse session per concern (a pool of one reconnects by itself after an outage).
+  const sessionPool = (application: string, what: string): Pool => {
+    const pool = new Pool({ connectionString: config.warehouse.url, application_name: application, max: 1 });
+    pool.on('error', (err) => log.warn(`${what} connection lost`, { error: err }));
+    return pool;
+  };
 
   // The source's replication slots on /metrics, when a monitoring URL is given: a small pool of
   // its own, so a source that is away only blanks these gauges.
@@ -91,7 +97,10 @@ async function main(): Promise<void> {
     });
   }
 
-  const captured = new CapturedTables(offsetsPool);
+  // Following capture on a connection of its own: a snapshot request holds its transaction
+  // while the signal goes to Kafka, and position reads after a rebalance must not wait for that.
+  const capturePool = sessionPool('cdc-processor-capture', 'capture-following');
+  const captured = new CapturedTables(capturePool);
   const recorded = await hasCapturedTables(offsetsPool);
   if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
   if (!recorded) log.warn('warehouse has no table cdc.captured_tables (migration 0004): warehouse names are not checked for collisions');
@@ -131,8 +140,7 @@ async function main(): Promise<void> {
 
   // The watermark step on a connection of its own: a catch-up step over thousands of
   // transactions takes seconds, and position reads after a rebalance must not wait for it.
-  const stepPool = new Pool({ connectionString: config.warehouse.url, application_name: 'cdc-processor-watermark', max: 1 });
-  stepPool.on('error', (err) => log.warn('watermark connection lost', { error: err }));
+  const stepPool = sessionPool('cdc-processor-watermark', 'watermark');
   const consistency = await startConsistency(stepPool, metrics, log, { minGapMs: config.apply.stepGapMs, slowMs: config.apply.slowStepMs, inspect: offsetsPool });
   // A committed batch may complete a transaction: the step publishes it without waiting a second.
   // Per batch (event mode) nothing waits for the watermark: the step each second is enough.
@@ -155,6 +163,7 @@ async function main(): Promise<void> {
     server.close();
     await offsetsPool.end().catch(() => undefined);
     await stepPool.end().catch(() => undefined);
+    await capturePool.end().catch(() => undefined);
     await sourcePool?.end().catch(() => undefined);
     log.info('stopped');
     process.exit(0);
