@@ -95,7 +95,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   let slowReported = false;
   const reportSlow = async (): Promise<void> => {
     const seconds = Math.round((Date.now() - lastStart) / 1000);
-    let session: Record<string, unknown> = { pid: stepPid };
+    let session: Record<string, unknown> = stepPid === undefined ? { session: 'waiting for a warehouse connection' } : { pid: stepPid };
     if (inspect && stepPid !== undefined) session = await describeSession(inspect, stepPid).catch((err) => ({ pid: stepPid, inspectError: err }));
     if (!busy) return; // it ended meanwhile
     slowReported = true;
@@ -131,6 +131,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     again = false;
     lastStart = Date.now();
     slowReported = false;
+    stepPid = undefined;
     const slow = setInterval(() => void reportSlow(), slowMs);
     slow.unref();
     const end = stepSeconds.startTimer();

@@ -1,0 +1,103 @@
+-- The watermark step's catch-up, linear again (0006 replaced). Its bookkeeping tables are
+-- queues: cdc.transactions and cdc.transaction_progress hold the transactions beyond the
+-- watermark, a handful while the processor keeps up, and autovacuum analyzes them then. With
+-- those statistics ("one row"), the step's PL/pgSQL plans deleted the passed transactions'
+-- progress rows with a nested loop that read every passed transaction once per progress row:
+-- quadratic in the backlog. A step over 5,000 transactions took 14 s instead of 0.5, one over
+-- 20,000 minutes, while more piled up behind it: the watermark stalled under load (a processor
+-- restarted after a kill, a benchmark at 600 changes/s) with its batches landing. The delete now
+-- goes by the list of xids the step has already gathered: an index lookup per xid, whatever
+-- the statistics say. The rest of the step is unchanged.
+
+CREATE OR REPLACE FUNCTION cdc.advance_consistency() RETURNS SETOF cdc.consistency
+LANGUAGE plpgsql AS $$
+DECLARE
+    p text;
+    w cdc.consistency;
+    open_lsn bigint;
+    open_ts timestamptz;
+    last_lsn bigint;
+    last_ts timestamptz;
+    through timestamptz;
+    n bigint;
+    seen bigint;
+    xids bigint[];
+    passed bigint[];
+    from_ts timestamptz;
+    to_ts timestamptz;
+    pt cdc.published_tables;
+BEGIN
+    -- One step at a time (several processors, lanes kicking it after their commits).
+    PERFORM pg_advisory_xact_lock(1128547121, 5);
+    -- The sources: those with a watermark, and any with END records but none yet, found by
+    -- skipping through the (topic_prefix, end_lsn) index (a DISTINCT would read the whole table,
+    -- whose rows come and go by the thousand).
+    FOR p IN WITH RECURSIVE found(v) AS (
+                 SELECT min(x.topic_prefix) FROM cdc.transactions AS x
+                 UNION ALL
+                 SELECT (SELECT min(x.topic_prefix) FROM cdc.transactions AS x WHERE x.topic_prefix > f.v)
+                   FROM found AS f WHERE f.v IS NOT NULL)
+             SELECT v FROM found WHERE v IS NOT NULL
+             UNION SELECT topic_prefix FROM cdc.consistency LOOP
+        INSERT INTO cdc.consistency (topic_prefix) VALUES (p) ON CONFLICT DO NOTHING;
+        SELECT * INTO w FROM cdc.consistency AS c WHERE c.topic_prefix = p FOR UPDATE;
+        -- Each statement below sees what had committed when it began (READ COMMITTED), so the
+        -- step first fixes how far it looks: END records commit in commit order (one partition,
+        -- one lane), so every one up to `seen` is visible to the later statements. Without the
+        -- bound, an END recorded between the search for the first incomplete transaction and
+        -- the move would pass unchecked (and its rows, not loaded yet, never be published).
+        SELECT max(x.end_lsn) INTO seen FROM cdc.transactions AS x WHERE x.topic_prefix = p;
+        -- The first transaction beyond the watermark that is not whole yet (commit order): an
+        -- index scan that stops there. Counts only grow, so those before it stay whole.
+        SELECT x.end_lsn, x.commit_ts INTO open_lsn, open_ts FROM cdc.transactions AS x
+         WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1) AND x.end_lsn <= seen
+           AND NOT cdc.transaction_whole(x)
+         ORDER BY x.end_lsn LIMIT 1;
+        -- Every transaction before it is whole: the watermark moves over all of them.
+        SELECT max(x.end_lsn), max(greatest(x.commit_ts, g.ts)), count(*),
+               array_agg(x.xid) FILTER (WHERE g.ts IS NOT NULL), min(g.ts), max(g.ts), array_agg(x.xid)
+          INTO last_lsn, last_ts, n, xids, from_ts, to_ts, passed
+          FROM cdc.transactions AS x
+          LEFT JOIN LATERAL (SELECT max(g.last_source_ts) AS ts FROM cdc.transaction_progress AS g
+                              WHERE g.topic_prefix = p AND g.xid = x.xid) AS g ON true
+         WHERE x.topic_prefix = p AND x.end_lsn > coalesce(w.consistent_lsn, -1)
+           AND x.end_lsn <= coalesce(open_lsn - 1, seen);
+        through := w.consistent_through;
+        IF n > 0 THEN
+            through := greatest(through, last_ts);
+        ELSE
+            last_lsn := w.consistent_lsn;
+        END IF;
+        -- Never at or past the open transaction's commit (two commits in one millisecond: the
+        -- END's time is the millisecond, its rows are at or after it), never backwards.
+        IF open_ts IS NOT NULL AND through >= open_ts THEN
+            through := greatest(w.consistent_through, open_ts - interval '1 microsecond');
+        END IF;
+        -- The changes of the transactions passed now (those with events: progress rows) reach
+        -- _latest, in this database transaction.
+        IF xids IS NOT NULL THEN
+            FOR pt IN SELECT * FROM cdc.published_tables AS x WHERE x.topic_prefix = p ORDER BY x.warehouse_table LOOP
+                PERFORM cdc.publish_range(pt, from_ts, to_ts, xids);
+            END LOOP;
+        END IF;
+        -- By the list of passed xids, not a join with cdc.transactions: both tables are queues
+        -- whose statistics say "empty" most of the time, and the join was planned as a nested
+        -- loop that read every passed transaction once per progress row (14 s for 5,000).
+        IF n > 0 THEN
+            DELETE FROM cdc.transaction_progress AS g WHERE g.topic_prefix = p AND g.xid = ANY (passed);
+        END IF;
+        -- One row per source transaction would grow without end: those the watermark passed
+        -- have served. Only the range it moved over: the index below the old watermark holds
+        -- the dead entries of every earlier step until vacuum; walking them each step costs more
+        -- than the step. (An END re-sent behind the watermark is not recorded: transactions.ts.)
+        DELETE FROM cdc.transactions AS x
+         WHERE x.topic_prefix = p AND x.end_lsn >= coalesce(w.consistent_lsn, -1) AND x.end_lsn < last_lsn;
+        UPDATE cdc.consistency AS c
+           SET consistent_lsn = last_lsn, consistent_through = through, updated_at = now(),
+               pending = (SELECT count(*) FROM cdc.transactions AS x WHERE x.topic_prefix = p AND x.end_lsn > coalesce(last_lsn, -1))
+         WHERE c.topic_prefix = p
+        RETURNING * INTO w;
+        RETURN NEXT w;
+    END LOOP;
+END
+$$;
