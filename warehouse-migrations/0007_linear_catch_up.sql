@@ -31,11 +31,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(1128547121, 5);
     -- The sources: those with a watermark, and any with END records but none yet, found by
     -- skipping through the (topic_prefix, end_lsn) index (a DISTINCT would read the whole table,
-    -- whose rows come and go by the thousand).
+    -- whose rows come and go by the thousand). From the top down: a source's newest END is never
+    -- deleted, while below its watermark lie the dead entries of every step since the last
+    -- vacuum, which a scan from the bottom walked first (and a long step keeps vacuum from them).
     FOR p IN WITH RECURSIVE found(v) AS (
-                 SELECT min(x.topic_prefix) FROM cdc.transactions AS x
+                 (SELECT x.topic_prefix FROM cdc.transactions AS x ORDER BY x.topic_prefix DESC, x.end_lsn DESC LIMIT 1)
                  UNION ALL
-                 SELECT (SELECT min(x.topic_prefix) FROM cdc.transactions AS x WHERE x.topic_prefix > f.v)
+                 SELECT (SELECT x.topic_prefix FROM cdc.transactions AS x WHERE x.topic_prefix < f.v
+                          ORDER BY x.topic_prefix DESC, x.end_lsn DESC LIMIT 1)
                    FROM found AS f WHERE f.v IS NOT NULL)
              SELECT v FROM found WHERE v IS NOT NULL
              UNION SELECT topic_prefix FROM cdc.consistency LOOP
