@@ -322,7 +322,9 @@ export class Ours implements System {
   /** Events the processor has not stored yet (its offsets in the warehouse against the topic's end). */
   async lag(): Promise<bigint> {
     const ends = await endOffsets(this.kafka);
-    const r = await this.c.query('SELECT partition, next_offset::text AS n FROM cdc.offsets WHERE consumer_group = $1', [this.group]);
+    // Of the change topic only: the group also stores offsets of the transaction topic, whose
+    // partition 0 would otherwise stand in for the change topic's (a negative backlog).
+    const r = await this.c.query('SELECT partition, next_offset::text AS n FROM cdc.offsets WHERE consumer_group = $1 AND topic = $2', [this.group, TOPIC]);
     const stored = new Map(r.rows.map((x) => [x.partition as number, BigInt(x.n)]));
     let lag = 0n;
     for (const [p, end] of ends) lag += end - (stored.get(p) ?? 0n);

@@ -94,6 +94,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   let stepPid: number | undefined;
   let slowReported = false;
   const reportSlow = async (): Promise<void> => {
+    if (stopped) return; // shutting down: the inspecting pool may be closed
     const seconds = Math.round((Date.now() - lastStart) / 1000);
     let session: Record<string, unknown> = stepPid === undefined ? { session: 'waiting for a warehouse connection' } : { pid: stepPid };
     if (inspect && stepPid !== undefined) session = await describeSession(inspect, stepPid).catch((err) => ({ pid: stepPid, inspectError: err }));
