@@ -3,6 +3,7 @@
 // The record lives in the warehouse, not in the processor, so a restart does not re-request a
 // snapshot and every processor instance sees the same names.
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from './pool-client';
 import { captures, splitTopic, warehouseTableName, type CaptureSource } from './topics';
 
 export interface PendingSnapshot {
@@ -165,30 +166,5 @@ export class CapturedTables {
       await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK]);
       return fn(c);
     });
-  }
-}
-
-/**
- * One transaction on a client checked out of the pool. While checked out, pg-pool leaves the
- * client without an 'error' listener: a warehouse that ends the session between two statements
- * (a restart, pg_terminate_backend) would raise an unhandled 'error' event and end the process.
- * Here it fails the transaction instead, and the broken client is dropped, not pooled again.
- */
-async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  let lost: Error | undefined;
-  const onError = (err: Error) => { lost ??= err; };
-  c.on('error', onError);
-  try {
-    await c.query('BEGIN');
-    const out = await fn(c);
-    await c.query('COMMIT');
-    return out;
-  } catch (err) {
-    if (!lost) await c.query('ROLLBACK').catch(() => undefined);
-    throw lost ?? err;
-  } finally {
-    c.removeListener('error', onError);
-    c.release(lost);
   }
 }

@@ -10,6 +10,7 @@
 import type { Pool } from 'pg';
 import * as client from 'prom-client';
 import type { Logger } from './log';
+import { withClient } from './pool-client';
 import type { Metrics } from './metrics';
 
 export interface Watermark {
@@ -21,24 +22,12 @@ export interface Watermark {
 
 /** One step. `onSession` learns the step's backend before it runs (for the slow-step report). */
 export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void): Promise<Watermark[]> {
-  const c = await pool.connect();
-  // A checked-out client has no listener of the pool's: a session ended by the server must fail
-  // this step, not the process.
-  const lost = (): void => undefined;
-  c.on('error', lost);
-  let failed: Error | undefined;
-  try {
+  return withClient(pool, async (c) => {
     const pid = (c as unknown as { processID?: number }).processID;
     if (pid) onSession?.(pid);
     const { rows } = await c.query('SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending FROM cdc.advance_consistency()');
     return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
-  } catch (err) {
-    failed = err as Error;
-    throw err;
-  } finally {
-    c.off('error', lost);
-    c.release(failed);
-  }
+  });
 }
 
 export interface ConsistencySteps {

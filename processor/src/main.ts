@@ -22,10 +22,17 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/** One warehouse session per concern: a pool of one reconnects by itself after an outage. */
+function sessionPool(url: string, application: string, what: string, log: Logger): Pool {
+  const pool = new Pool({ connectionString: url, application_name: application, max: 1 });
+  pool.on('error', (err) => log.warn(`${what} connection lost`, { error: err }));
+  return pool;
+}
+
 /** The warehouse must be reachable and migrated before anything is consumed. */
-async function checkWarehouse(url: string): Promise<Pool> {
-  // A pool of one, so that reading positions reconnects by itself after the warehouse was away.
-  const pool = new Pool({ connectionString: url, application_name: 'cdc-processor-offsets', max: 1 });
+async function checkWarehouse(url: string, log: Logger): Promise<Pool> {
+  // Reading positions reconnects by itself after the warehouse was away.
+  const pool = sessionPool(url, 'cdc-processor-offsets', 'offsets', log);
   let ok: boolean;
   try {
     ok = (await pool.query("SELECT to_regclass('cdc.offsets') IS NOT NULL AS ok")).rows[0].ok;
@@ -70,14 +77,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.log.level);
   const metrics = createMetrics();
   setHomePrefix(config.naming.homePrefix);
-  const offsetsPool = await checkWarehouse(config.warehouse.url);
-  offsetsPool.on('error', (err) => log.warn('offsets connection lost', { error: err }));
-  // One warehouse session per concern (a pool of one reconnects by itself after an outage).
-  const sessionPool = (application: string, what: string): Pool => {
-    const pool = new Pool({ connectionString: config.warehouse.url, application_name: application, max: 1 });
-    pool.on('error', (err) => log.warn(`${what} connection lost`, { error: err }));
-    return pool;
-  };
+  const offsetsPool = await checkWarehouse(config.warehouse.url, log);
 
   // The source's replication slots on /metrics, when a monitoring URL is given: a small pool of
   // its own, so a source that is away only blanks these gauges.
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
 
   // Following capture on a connection of its own: a snapshot request holds its transaction
   // while the signal goes to Kafka, and position reads after a rebalance must not wait for that.
-  const capturePool = sessionPool('cdc-processor-capture', 'capture-following');
+  const capturePool = sessionPool(config.warehouse.url, 'cdc-processor-capture', 'capture-following', log);
   const captured = new CapturedTables(capturePool);
   const recorded = await hasCapturedTables(offsetsPool);
   if (config.connect.url && !recorded) fail('warehouse has no table cdc.captured_tables, needed to follow capture (CONNECT_URL): apply warehouse-migrations/ first (make up does)');
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
 
   // The watermark step on a connection of its own: a catch-up step over thousands of
   // transactions takes seconds, and position reads after a rebalance must not wait for it.
-  const stepPool = sessionPool('cdc-processor-watermark', 'watermark');
+  const stepPool = sessionPool(config.warehouse.url, 'cdc-processor-watermark', 'watermark', log);
   const consistency = await startConsistency(stepPool, metrics, log, { minGapMs: config.apply.stepGapMs, slowMs: config.apply.slowStepMs, inspect: offsetsPool });
   // A committed batch may complete a transaction: the step publishes it without waiting a second.
   // Per batch (event mode) nothing waits for the watermark: the step each second is enough.
