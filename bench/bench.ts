@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Client } from 'pg';
 import { runLoad, type LoadSummary } from '../seed/lib/workload';
-import { MachineLoad, Sampler, threadsNamed, type Group } from './lib/proc';
+import { MachineLoad, Sampler, threadsNamed, waitQuiet, type Group } from './lib/proc';
 import { freshnessSplit } from './lib/capture';
 import { computeGoals } from './lib/goals';
 import type { SourceCost } from './lib/pgbench';
@@ -16,7 +16,7 @@ import { summarizeProfile } from './lib/profile';
 import { renderResults, renderTable, type Results, type FixedRun, type SystemRun, type DrainRun } from './lib/report';
 import { measureSourceCost, restoreSource } from './lib/sourcecost';
 import { JdbcSink, Native, Ours, TOPIC, TUNED_SINK, endOffsets, kafkaAdmin, type Env, type System, type SystemKey, type Window } from './lib/systems';
-import { connect, log, quantile, sleep, waitFor } from './lib/util';
+import { connect, log, quantile, waitFor } from './lib/util';
 
 const REPO = path.resolve(__dirname, fs.existsSync(path.resolve(__dirname, '../package.json')) ? '..' : '../..');
 
@@ -127,6 +127,11 @@ async function main(): Promise<void> {
   };
   const withTuned = process.env.BENCH_TUNED_SINK !== '0';
   const offerSec = numEnv('BENCH_OFFER_DURATION', 10, 0);
+  const warmupSec = numEnv('BENCH_WARMUP_DURATION', 20);
+  // Before each measured phase: the machine's busy share (all cores, 5 s) must fall to this, or
+  // the wait ends (longer before the first phase, on a stack perhaps just started).
+  const quietBusy = numEnv('BENCH_QUIET_BUSY', 0.4);
+  const quietFirstSec = numEnv('BENCH_QUIET_TIMEOUT', 120, 0);
   const outDir = path.resolve(REPO, process.env.BENCH_OUT_DIR ?? 'docs/benchmarks');
   const dataDir = need('DATA_DIR');
   const workDir = path.join(dataDir, 'bench');
@@ -189,8 +194,10 @@ async function main(): Promise<void> {
       log(`${s.label}: set up (${((Date.now() - t) / 1000).toFixed(1)} s)`);
     }
     // Warm-up: the processor and the sink create their tables; JITs, caches and schemas warm up.
-    log('warm-up: 5 s at 200 changes/s');
-    await runLoad({ connectionString: sourceUrl, rate: 200, durationSec: 5, applicationName: 'cdc-bench-load' });
+    // Long enough for the JITs of Connect's new sink tasks: a first phase right after a short
+    // warm-up measured Debezium → Kafka at seconds, for every system.
+    log(`warm-up: ${warmupSec} s at 500 changes/s`);
+    await runLoad({ connectionString: sourceUrl, rate: 500, durationSec: warmupSec, applicationName: 'cdc-bench-load' });
     for (const s of systems) await s.instrument();
     const warm = await fixedLoad(sourceUrl, srcAdmin, 500, 3);
     for (const s of systems) {
@@ -223,6 +230,16 @@ async function main(): Promise<void> {
     const sampler = new Sampler(groups, 250, 1000);
     await sampler.start();
     const machine = new MachineLoad();
+    const settled: { first?: { busy: number; waitedSec: number } } = {};
+    /** Waits for a quiet machine before a measured phase, and says how quiet it got. */
+    const quiet = async (what: string): Promise<{ busy: number; waitedSec: number }> => {
+      const q = await waitQuiet({ maxBusy: quietBusy, windowSec: 5, timeoutSec: settled.first ? Math.min(30, quietFirstSec) : quietFirstSec });
+      settled.first ??= q;
+      const pct = Math.round(q.busy * 100);
+      if (q.busy <= quietBusy) log(`machine quiet before ${what}: ${pct}% busy over 5 s (waited ${q.waitedSec.toFixed(0)} s)`);
+      else log(`WARNING: machine still ${pct}% busy before ${what} after ${q.waitedSec.toFixed(0)} s; measuring anyway`);
+      return q;
+    };
 
     // ------------------------------------------------------------ fixed rates
     // One load, every active system loading it at once; then a bounded wait until each has every row version.
@@ -230,6 +247,7 @@ async function main(): Promise<void> {
       const active = systems.filter((s) => !paused.has(s.key));
       log(`${rate === Infinity ? 'as fast as the source takes it' : `rate ${rate.toLocaleString('en-US')} changes/s`}` +
         `${extra.txSize ? ` (${extra.txSize} per transaction)` : ''} for ${seconds} s: ${active.map((s) => s.key).join(', ')} loading`);
+      const quietBefore = await quiet(`${rate === Infinity ? 'the end-to-end run' : `${rate.toLocaleString('en-US')} changes/s`}`);
       machine.take();
       const start = Date.now();
       sampler.mark(`fixed-${rate}`);
@@ -256,6 +274,7 @@ async function main(): Promise<void> {
         rowVersions: run.expected,
         commitP99Ms: run.summary.latencyMs.p99,
         machineBusy: busy,
+        busyBefore: quietBefore.busy,
         systems: {},
         upstreamCpuSec: {
           debezium: sampler.cpuSeconds('debezium', start, end),
@@ -348,7 +367,7 @@ async function main(): Promise<void> {
     const profileDir = path.join(workDir, 'profile');
     fs.rmSync(profileDir, { recursive: true, force: true });
     for (const s of [ours, ...(withEventMode ? [oursEvent] : []), native, jdbc, ...(withTuned ? [tuned] : [])] as System[]) {
-      await sleep(2000); // let the machine settle between drains
+      await quiet(`the drain of ${s.label}`); // a drain before finishes its own work meanwhile (vacuum, Connect's GC)
       machine.take();
       const start = Date.now();
       sampler.mark(`drain-${s.key}`);
@@ -484,6 +503,8 @@ async function main(): Promise<void> {
         kernel: `${os.type()} ${os.release()}`,
         loadBefore,
         loadAfter: os.loadavg(),
+        busyAtStart: settled.first?.busy,
+        settleSec: settled.first?.waitedSec,
       },
       versions: {
         postgres: pgVersion,

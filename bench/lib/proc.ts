@@ -88,6 +88,23 @@ export class MachineLoad {
   }
 }
 
+/**
+ * Waits until the machine is quiet: its busy share over `windowSec` at most `maxBusy`, or
+ * `timeoutSec` passed. A stack just started (Connect's JIT, the benchmark's own connectors
+ * starting) keeps the two cores busy for a minute or more, and a phase measured then measures
+ * that, not the systems. Returns the last window's busy share and the seconds waited.
+ */
+export async function waitQuiet(opts: { maxBusy: number; windowSec: number; timeoutSec: number }): Promise<{ busy: number; waitedSec: number }> {
+  const started = Date.now();
+  const m = new MachineLoad();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, opts.windowSec * 1000));
+    const busy = m.take();
+    const waitedSec = (Date.now() - started) / 1000;
+    if (busy <= opts.maxBusy || waitedSec >= opts.timeoutSec) return { busy, waitedSec };
+  }
+}
+
 const key = (m: Member) => (m.tid === undefined ? `${m.pid}` : `${m.pid}/${m.tid}`);
 
 export class Sampler {

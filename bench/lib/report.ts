@@ -34,6 +34,8 @@ export interface FixedRun {
   rowVersions: number;
   commitP99Ms: number;
   machineBusy: number;
+  /** The machine's busy share over the 5 s before the phase (after waiting for it to settle). */
+  busyBefore?: number;
   systems: Partial<Record<SystemKey, SystemRun>>;
   upstreamCpuSec: Record<string, number>;
   /** Ours' freshness split at the Kafka timestamp: Debezium's part and the processor's. */
@@ -74,7 +76,11 @@ export interface DrainRun {
 export interface Results {
   date: string;
   totalSec: number;
-  machine: { cores: number; cpu: string; memGb: number; kernel: string; loadBefore: number[]; loadAfter: number[] };
+  machine: {
+    cores: number; cpu: string; memGb: number; kernel: string; loadBefore: number[]; loadAfter: number[];
+    /** Busy share (all cores, 5 s) when the first phase began, and how long the bench waited for it to settle. */
+    busyAtStart?: number; settleSec?: number;
+  };
   versions: Record<string, string>;
   settings: {
     rates: number[];
@@ -344,8 +350,13 @@ export function renderTable(r: Results): string {
 
 export function renderResults(r: Results, previous: string): string {
   const kept = previous.includes(NOTES_MARKER) ? previous.slice(previous.indexOf(NOTES_MARKER) + NOTES_MARKER.length).replace(/^\n+/, '') : '';
-  const loadNote =
-    Math.max(...r.machine.loadBefore.slice(0, 1)) >= 1.5
+  // The busy share measured before the first phase says more than the load average, which trails
+  // by minutes (a stack just started, its JITs done, still shows a load of 5).
+  const busy = r.machine.busyAtStart;
+  const loadNote = busy !== undefined
+    ? ` Before the first phase the bench waited ${Math.round(r.machine.settleSec ?? 0)} s for the machine to settle: ${Math.round(busy * 100)}% busy (all cores, 5 s), the stack idle with the systems set up.` +
+      (busy > 0.4 ? ' The machine was **not quiet**: absolute figures are pessimistic; the ratios, measured side by side, hold better.' : '')
+    : Math.max(...r.machine.loadBefore.slice(0, 1)) >= 1.5
       ? ` The machine was **not quiet** (1-minute load average ${r.machine.loadBefore[0].toFixed(2)} at the start): absolute figures are pessimistic; the ratios, measured side by side, hold better.`
       : '';
   const lines = [

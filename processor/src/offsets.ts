@@ -2,7 +2,7 @@
 // The value stored is the next offset to consume.
 import type { ClientBase, Pool, QueryResult } from 'pg';
 import type { OffsetGap } from './errors';
-import { literal, type Statement } from './sql';
+import { inlineParams, type Statement } from './sql';
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -16,23 +16,35 @@ export interface TopicPartition {
  * them. A second processor writing the same partitions (during a rebalance) waits here and
  * then sees what the first committed, so an event is never written twice.
  */
-export async function lockOffsets(client: ClientBase, group: string, tps: TopicPartition[], maxLsn?: Map<string, bigint | null>, opts: { begin?: boolean } = {}): Promise<Map<string, bigint>> {
+export async function lockOffsets(
+  client: ClientBase, group: string, tps: TopicPartition[], maxLsn?: Map<string, bigint | null>,
+  opts: { begin?: boolean; reads?: Statement[] } = {},
+): Promise<{ stored: Map<string, bigint>; reads: Array<Record<string, unknown> | undefined> }> {
   const topics = tps.map((t) => t.topic);
   const partitions = tps.map((t) => t.partition);
-  const text = (g: string, t: string, p: string) =>
-    `SELECT topic, partition, next_offset::text AS next, max_source_lsn::text AS max_lsn FROM cdc.offsets
-     WHERE consumer_group = ${g} AND (topic, partition) IN (SELECT * FROM unnest(${t}::text[], ${p}::int[]))
-     ORDER BY topic, partition FOR UPDATE`;
-  const select = () => client.query(text('$1', '$2', '$3'), [group, topics, partitions]);
+  const lock: Statement = {
+    text: `SELECT topic, partition, next_offset::text AS next, max_source_lsn::text AS max_lsn FROM cdc.offsets
+     WHERE consumer_group = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+     ORDER BY topic, partition FOR UPDATE`,
+    values: [group, topics, partitions],
+  };
+  const select = () => client.query(lock.text, lock.values);
   // The rows exist after a partition's first batch: one round trip then. A new partition's row
   // is made first (ON CONFLICT: another writer may make it at the same moment), then locked.
   // `begin`: the batch's BEGIN goes with the lock in one simple-protocol message, one round trip
-  // less per batch (literals, since that protocol takes no parameters).
-  let res = opts.begin
-    ? ((await client.query(
-        `BEGIN; ${text(literal(group), `ARRAY[${topics.map(literal).join(',')}]`, `ARRAY[${partitions.map((p) => String(Math.trunc(p))).join(',')}]`)}`,
-      )) as unknown as QueryResult[])[1]
-    : await select();
+  // less per batch (values as literals, since that protocol takes no parameters); so do
+  // `reads`, one row each at most, returned in their order.
+  const reads = opts.reads ?? [];
+  if (reads.length && !opts.begin) throw new Error('lockOffsets: reads ride on the BEGIN message only');
+  let readRows: Array<Record<string, unknown> | undefined> = [];
+  let res: QueryResult;
+  if (opts.begin) {
+    const results = (await client.query(['BEGIN', inlineParams(lock), ...reads.map(inlineParams)].join(';\n'))) as unknown as QueryResult[];
+    res = results[1];
+    readRows = results.slice(2).map((r) => r.rows[0]);
+  } else {
+    res = await select();
+  }
   if (res.rows.length < tps.length) {
     await client.query(
       `INSERT INTO cdc.offsets (consumer_group, topic, partition, next_offset)
@@ -43,7 +55,7 @@ export async function lockOffsets(client: ClientBase, group: string, tps: TopicP
     res = await select();
   }
   for (const r of res.rows) maxLsn?.set(tpKey(r.topic, r.partition), r.max_lsn === null ? null : BigInt(r.max_lsn));
-  return new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)]));
+  return { stored: new Map(res.rows.map((r) => [tpKey(r.topic, r.partition), BigInt(r.next)])), reads: readRows };
 }
 
 /** Where each partition of a batch starts, checked against the stored offsets (pure). A

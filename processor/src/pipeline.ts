@@ -21,6 +21,9 @@ import { backoffDelay, retryUntilStopped, sleep } from './retry';
 import { sameTopics, tableNameForTopic } from './topics';
 import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
 
+/** How often the offsets written to the warehouse are committed to Kafka too (for lag tools). */
+export const KAFKA_COMMIT_INTERVAL_MS = 1000;
+
 export interface PipelineOptions {
   brokers: string[];
   clientId: string;
@@ -193,6 +196,8 @@ export class Pipeline {
     this.positioning.clear();
     this.seekTargets.clear();
     this.reseeked.clear();
+    // Offsets of the old assignment: Kafka refuses them from a new generation anyway.
+    this.kafkaCommits.clear();
     const dropped = this.lanes.reduce((n, lane) => n + lane.drop(), 0);
     if (dropped) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: dropped });
     this.log.info('partitions assigned', { assignment });
@@ -400,11 +405,30 @@ export class Pipeline {
     }
     this.lastBatchAt = new Date().toISOString();
     this.log.debug('batch written', { messages: items.length, seconds, alreadyStored: result.alreadyStored, phasesMs: roundAll(result.phases) });
-    // Informational only (lag tools); the warehouse already holds the truth.
-    const offsets = [...result.offsets.values()].map((o) => ({ topic: o.tp.topic, partition: o.tp.partition, offset: o.offset.toString() }));
-    if (offsets.length && this.consumer && !this.stopping) {
-      this.consumer.commitOffsets(offsets).catch((err) => this.log.debug('offset commit to Kafka skipped', { error: err }));
+    if (this.stopping) return; // the consumer is leaving: Kafka's offsets stay behind the warehouse's
+    for (const o of result.offsets.values()) this.kafkaCommits.set(tpKey(o.tp.topic, o.tp.partition), { topic: o.tp.topic, partition: o.tp.partition, offset: o.offset.toString() });
+    if (!this.kafkaCommitTimer && this.kafkaCommits.size) {
+      this.kafkaCommitTimer = setTimeout(() => void this.commitToKafka(), KAFKA_COMMIT_INTERVAL_MS);
+      this.kafkaCommitTimer.unref();
     }
+  }
+
+  /** Offsets written since the last commit to Kafka, per partition (the newest). */
+  private readonly kafkaCommits = new Map<string, { topic: string; partition: number; offset: string }>();
+  private kafkaCommitTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Kafka's committed offsets are informational only (lag tools: the warehouse holds the truth),
+   * so they go once a second rather than after every batch: at a few hundred changes a second a
+   * commit per batch was a Kafka round trip, and a write to __consumer_offsets, per few changes.
+   */
+  private async commitToKafka(): Promise<void> {
+    if (this.kafkaCommitTimer) clearTimeout(this.kafkaCommitTimer);
+    this.kafkaCommitTimer = null;
+    const offsets = [...this.kafkaCommits.values()];
+    this.kafkaCommits.clear();
+    if (!offsets.length || !this.consumer) return;
+    await this.consumer.commitOffsets(offsets).catch((err) => this.log.debug('offset commit to Kafka skipped', { error: err }));
   }
 
   /** Backpressure: while the warehouse refuses writes, stop fetching. */
@@ -443,6 +467,8 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // What the lanes wrote reaches Kafka's committed offsets before the consumer leaves.
+    await this.commitToKafka();
     await this.consumer?.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
     await this.admin?.disconnect().catch(() => undefined);
     await Promise.all(this.lanes.map((lane) => lane.drain()));

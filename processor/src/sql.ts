@@ -1,4 +1,5 @@
 // Identifier quoting: every name that comes from a schema is quoted, never spliced in raw.
+import { escapeLiteral } from 'pg';
 
 export function ident(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -21,11 +22,10 @@ export interface Statement {
  * Several data-modifying statements as one (each a CTE), so that they cost one round trip to
  * the server instead of one each: what weighs on a batch of a few changes when the machine is
  * busy. Each statement's $n are renumbered after those of the ones before it. The result has
- * one column per statement (its name), the number of rows it wrote, then one per read (a query of
- * one row at most, as JSON). The statements must touch different tables: CTEs share one snapshot
- * and do not see each other's rows.
+ * one column per statement (its name), the number of rows it wrote. The statements must touch
+ * different tables: CTEs share one snapshot and do not see each other's rows.
  */
-export function combineWrites(parts: Array<{ name: string } & Statement>, reads: Array<{ name: string } & Statement> = []): Statement {
+export function combineWrites(parts: Array<{ name: string } & Statement>): Statement {
   const values: unknown[] = [];
   const shifted = (p: Statement) => {
     const shift = values.length;
@@ -33,10 +33,37 @@ export function combineWrites(parts: Array<{ name: string } & Statement>, reads:
     return p.text.replace(/\$(\d+)/g, (_, n) => `$${Number(n) + shift}`);
   };
   const ctes = parts.map((p) => `${ident(p.name)} AS (${shifted(p)} RETURNING 1)`);
-  const columns = [
-    ...parts.map((p) => `(SELECT count(*) FROM ${ident(p.name)})::int AS ${ident(p.name)}`),
-    // A read (one row at most) rides along as a JSON object: one round trip for it too.
-    ...reads.map((r) => `(SELECT row_to_json(r) FROM (${shifted(r)}) AS r) AS ${ident(r.name)}`),
-  ];
-  return { text: `${ctes.length ? `WITH ${ctes.join(', ')} ` : ''}SELECT ${columns.join(', ')}`, values };
+  const columns = parts.map((p) => `(SELECT count(*) FROM ${ident(p.name)})::int AS ${ident(p.name)}`);
+  return { text: `WITH ${ctes.join(', ')} SELECT ${columns.join(', ')}`, values };
+}
+
+/**
+ * The statement with its parameters written in as literals, for the simple query protocol: it
+ * carries several statements in one message (one round trip) but no parameters. Takes what the
+ * writer binds: text, numbers, booleans, null, and arrays of those (as node-postgres would send
+ * them: an array literal, each element quoted). The text's casts ($1::bigint[]) type them.
+ */
+export function inlineParams(s: Statement): string {
+  return s.text.replace(/\$(\d+)/g, (_, n) => {
+    const i = Number(n) - 1;
+    if (i >= s.values.length) throw new RangeError(`statement refers to $${n} but has ${s.values.length} values`);
+    return valueLiteral(s.values[i]);
+  });
+}
+
+function valueLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (Array.isArray(v)) return escapeLiteral(arrayText(v));
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return escapeLiteral(String(v));
+  throw new TypeError(`a ${typeof v} parameter cannot be written as a literal`);
+}
+
+function arrayText(items: unknown[]): string {
+  const element = (e: unknown): string => {
+    if (e === null || e === undefined) return 'NULL';
+    if (Array.isArray(e)) return arrayText(e);
+    if (typeof e === 'object') throw new TypeError('an object array element cannot be written as a literal');
+    return `"${String(e).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  };
+  return `{${items.map(element).join(',')}}`;
 }

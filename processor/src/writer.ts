@@ -3,7 +3,7 @@
 // those outside a source transaction when it is loaded whole: the watermark step, consistency.ts,
 // merges the rest), count events per source transaction, record rejects, move offsets, commit.
 // A crash anywhere before COMMIT leaves no trace.
-import { Client } from 'pg';
+import { Client, type QueryResult } from 'pg';
 import type { ChangeEvent, Decoded, TransactionEnd } from './decode';
 import { TransactionCounts, recordTransactionsSql, recordProgressSql } from './transactions';
 import { dataColumns, factTable, latestTable, planDdl, truncatesTable } from './ddl';
@@ -12,7 +12,7 @@ import { parseTimeTravelState, timeTravelCatalogSql, type TimeTravelState } from
 import { copySql, createStageSql, fillAddedDefaultsSql, mergeSql, placeReadsSql, stageTable } from './merge';
 import { createTruncatesSql, emptyLatestSql, recordTruncateSql, type TruncateEvent } from './truncate';
 import { microsToIso } from './copy-format';
-import { combineWrites, ident, type Statement } from './sql';
+import { combineWrites, ident, inlineParams, type Statement } from './sql';
 import { findGaps, lockOffsets, saveOffsetsSql, tpKey, type TopicPartition } from './offsets';
 import { OffsetGapError } from './errors';
 import { insertRejects, type Reject } from './rejects';
@@ -112,15 +112,15 @@ export class WarehouseWriter {
   private checkResends = false;
   /** Tables this session has registered in (or, in event mode, taken out of) cdc.published_tables. */
   private readonly publishing = new Set<string>();
+  /** Tables whose schema the open batch met for the first time (ensureTables read their catalog). */
+  private readonly ensuredInBatch = new Set<string>();
 
   async write(items: BatchItem[]): Promise<BatchResult> {
     const client = await this.connect();
     try {
-      // BEGIN is sent with the offsets' lock (lockOffsets), in one round trip.
-      const result = await this.writeInTransaction(client, items);
-      const t = performance.now();
-      await client.query('COMMIT');
-      result.phases.commit = performance.now() - t;
+      // BEGIN is sent with the offsets' lock (lockOffsets), COMMIT with the bookkeeping: each
+      // one round trip less per batch.
+      const result = await this.writeAndCommit(client, items);
       await this.reportResnapshots();
       return result;
     } catch (err) {
@@ -133,7 +133,7 @@ export class WarehouseWriter {
     }
   }
 
-  private async writeInTransaction(client: Client, items: BatchItem[]): Promise<BatchResult> {
+  private async writeAndCommit(client: Client, items: BatchItem[]): Promise<BatchResult> {
     const tps = new Map<string, TopicPartition>();
     for (const i of items) tps.set(tpKey(i.topic, i.partition), { topic: i.topic, partition: i.partition });
     const phases: Record<string, number> = {};
@@ -144,7 +144,11 @@ export class WarehouseWriter {
       t = now;
     };
     const maxLsn = new Map<string, bigint | null>();
-    const stored = await lockOffsets(client, this.group, [...tps.values()], maxLsn, { begin: true });
+    // The time-travel objects of the batch's tables are read back with the BEGIN (refreshTimeTravel).
+    this.ensuredInBatch.clear();
+    const timeTravel = this.timeTravelChecks(items);
+    const locked = await lockOffsets(client, this.group, [...tps.values()], maxLsn, { begin: true, reads: timeTravel.map(([table]) => timeTravelCatalogSql(table)) });
+    const stored = locked.stored;
     lap('lock');
     this.refuseGaps(items, stored);
 
@@ -217,8 +221,7 @@ export class WarehouseWriter {
     }
 
     lap('prepare');
-    // Per loaded table, its time-travel objects are read back with the bookkeeping (refreshTimeTravel).
-    const timeTravelChecks = new Map<string, ChangeEvent>();
+    const loaded = new Map<string, ChangeEvent>();
     for (const [table, list] of byTable) {
       let segment: StagedEvent[] = [];
       for (const entry of [...list, null]) {
@@ -228,31 +231,44 @@ export class WarehouseWriter {
         }
         if (segment.length) {
           await this.loadTable(client, table, segment, tableResult(result, table), lap, result.rejects, counts, maxLsn);
-          timeTravelChecks.set(table, segment[segment.length - 1].event);
+          loaded.set(table, segment[segment.length - 1].event);
         }
         if (entry && segment.length) await client.query(`TRUNCATE pg_temp.${ident(stageTable(table))}`);
         segment = [];
         if (entry && (await this.applyTruncate(client, table, entry, tableResult(result, table))) && entry.txId !== null) counts.addXid(entry.topic, entry.txId, entry.sourceTsMicros);
       }
     }
+    // Tables whose schema was first met in this batch had their catalog read then: nothing to check.
+    for (const [i, [table]] of timeTravel.entries()) {
+      const event = loaded.get(table);
+      if (event && !this.ensuredInBatch.has(table)) await this.refreshTimeTravel(client, table, event, parseTimeTravelState(locked.reads[i]));
+    }
     await insertRejects(client, result.rejects);
-    // END records, counts and offsets in one statement: one round trip, not three.
+    lap('bookkeeping');
+    // END records, counts and offsets in one statement, sent with the COMMIT: one round trip.
     const writes: Array<{ name: string } & Statement> = [];
     if (ends.length) writes.push({ name: 'ends', ...recordTransactionsSql(ends) });
     if (counts.size) writes.push({ name: 'progress', ...recordProgressSql(counts) });
     const offsets = saveOffsetsSql(this.group, result.offsets);
     if (offsets) writes.push({ name: 'offsets', ...offsets });
-    const checks = [...timeTravelChecks].filter(([table, event]) => this.checksTimeTravel(table, event));
-    const reads = checks.map(([table], i) => ({ name: `time_travel_${i}`, ...timeTravelCatalogSql(table) }));
-    if (writes.length || reads.length) {
-      const q = combineWrites(writes, reads);
-      const row = (await client.query(q.text, q.values)).rows[0];
-      if (ends.length) result.transactionEnds = row.ends;
-      lap('bookkeeping');
-      for (const [i, [table, event]] of checks.entries()) await this.refreshTimeTravel(client, table, event, parseTimeTravelState(row[`time_travel_${i}`]));
+    if (writes.length) {
+      const [done] = (await client.query(`${inlineParams(combineWrites(writes))};\nCOMMIT`)) as unknown as QueryResult[];
+      if (ends.length) result.transactionEnds = done.rows[0].ends;
+    } else {
+      await client.query('COMMIT');
     }
-    lap('bookkeeping');
+    lap('commit');
     return result;
+  }
+
+  /** The batch's tables whose time-travel objects are checked (checksTimeTravel), each with its
+   *  last change event in the batch. */
+  private timeTravelChecks(items: BatchItem[]): Array<[string, ChangeEvent]> {
+    const last = new Map<string, ChangeEvent>();
+    for (const { decoded: d, loadError } of items) {
+      if (loadError === undefined && d.kind === 'event' && this.checksTimeTravel(d.event.table, d.event)) last.set(d.event.table, d.event);
+    }
+    return [...last];
   }
 
   private async loadTable(client: Client, table: string, events: StagedEvent[], out: TableResult, lap: (phase: string) => void, rejects: Reject[], counts: TransactionCounts, maxLsn: Map<string, bigint | null>): Promise<void> {
@@ -386,6 +402,7 @@ export class WarehouseWriter {
     const known = this.planned.get(event.schemaKey);
     if (known) return known;
     const table = event.table;
+    this.ensuredInBatch.add(table);
     await this.lockTableDdl(client, table);
     // Read under the lock: another writer may have changed the table since we last looked.
     let catalog = await readCatalog(client, table);
