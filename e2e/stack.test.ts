@@ -1,5 +1,7 @@
 // The stack `make up` starts: every endpoint in `make env`, the connector RUNNING, schemas in the
 // registry, and a change event read from Kafka and decoded with @kafkajs/confluent-schema-registry.
+import * as fs from 'fs';
+import * as path from 'path';
 import { closeAll, connectHeaders, registryHeaders, run, source, stackEnv, waitFor } from './lib/stack';
 
 afterAll(closeAll);
@@ -49,4 +51,20 @@ describe('the stack', () => {
       await c.end();
     }
   });
+
+  it('moves a log past LOG_ROTATE_MB aside when its component starts, and the component runs on', async () => {
+    // A stack restarted for months must not fill its disk with one ever-growing log.
+    const log = path.join(stackEnv().LOG_DIR, 'processor.log');
+    const marker = `rotation-test ${Date.now()}`;
+    fs.appendFileSync(log, `${`${marker} ${'x'.repeat(1000)}\n`.repeat(1100)}`); // ~1.1 MB
+    const out = run('bash', ['-c', 'LOG_ROTATE_MB=1 bash infra/processor.sh restart 2>&1'], 120_000);
+    expect(out).toMatch(/rotated processor\.log \(\d+ MB, over LOG_ROTATE_MB=1\) to processor\.log\.1/);
+    expect(fs.readFileSync(`${log}.1`, 'utf8')).toContain(marker);
+    expect(fs.readFileSync(log, 'utf8')).not.toContain(marker);
+    await waitFor('the processor healthy after the restart', async () => (await fetch(`${stackEnv().PROCESSOR_URL}/health`).catch(() => null))?.ok ?? false, 60_000, 200);
+    // A log under the limit stays where it is.
+    const small = run('bash', ['-c', 'LOG_ROTATE_MB=1 bash infra/processor.sh restart 2>&1'], 120_000);
+    expect(small).not.toMatch(/rotated/);
+    await waitFor('the processor healthy again', async () => (await fetch(`${stackEnv().PROCESSOR_URL}/health`).catch(() => null))?.ok ?? false, 60_000, 200);
+  }, 300_000);
 });

@@ -144,10 +144,23 @@ running_pid() {
   return 1
 }
 
+# rotate_log FILE: a log past LOG_ROTATE_MB (default 64) becomes FILE.1 (replacing the one before)
+# when its component starts, so a stack restarted for months keeps at most two per component.
+rotate_log() {
+  local f=$1 max=${LOG_ROTATE_MB:-64} size
+  [[ $max =~ ^[0-9]+$ ]] || die "LOG_ROTATE_MB must be a whole number of megabytes, not '$max'"
+  [[ -f $f ]] || return 0
+  size=$(stat -c %s "$f" 2>/dev/null) || return 0
+  (( max > 0 && size > max * 1024 * 1024 )) || return 0
+  mv -f "$f" "$f.1"
+  log "rotated $(basename "$f") ($(( size / 1024 / 1024 )) MB, over LOG_ROTATE_MB=$max) to $(basename "$f").1"
+}
+
 # start_bg NAME LOGFILE CMD...: runs CMD detached (own session, survives the caller and Ctrl-C),
-# output appended to LOGFILE; the recorded pid is the program's own (exec, no wrapper shell).
+# output appended to LOGFILE (rotated first when large); the recorded pid is the program's own.
 start_bg() {
   local name=$1 logf=$2; shift 2
+  rotate_log "$logf"
   printf '\n===== %s start %s =====\n' "$name" "$(date -Is)" >>"$logf"
   ( exec setsid "$@" ) >>"$logf" 2>&1 </dev/null &
   local pid=$!

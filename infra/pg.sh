@@ -102,6 +102,7 @@ pg_start() {
   pg_ensure_binaries
   if pg_running "$name"; then log "$name PostgreSQL already running on port $port"; return 0; fi
   require_free_port "$port" "$(pg_port_var "$name")" "the $name PostgreSQL"
+  rotate_log "$(pg_log "$name")"
   pg_prepare_dirs "$name"
   [[ -f $dir/PG_VERSION ]] || pg_initdb "$name"
   pg_write_conf "$name"
