@@ -245,9 +245,9 @@ async function main(): Promise<void> {
     // One load, every active system loading it at once; then a bounded wait until each has every row version.
     const timedRun = async (rate: number, seconds: number, extra: { txSize?: number; connections?: number; pipeline?: number } = {}): Promise<FixedRun> => {
       const active = systems.filter((s) => !paused.has(s.key));
+      const quietBefore = await quiet(`${rate === Infinity ? 'the end-to-end run' : `${rate.toLocaleString('en-US')} changes/s`}`);
       log(`${rate === Infinity ? 'as fast as the source takes it' : `rate ${rate.toLocaleString('en-US')} changes/s`}` +
         `${extra.txSize ? ` (${extra.txSize} per transaction)` : ''} for ${seconds} s: ${active.map((s) => s.key).join(', ')} loading`);
-      const quietBefore = await quiet(`${rate === Infinity ? 'the end-to-end run' : `${rate.toLocaleString('en-US')} changes/s`}`);
       machine.take();
       const start = Date.now();
       sampler.mark(`fixed-${rate}`);

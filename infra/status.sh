@@ -64,6 +64,8 @@ consistency_status() {
   rows=$(psql_url "$WAREHOUSE_DATABASE_URL" -At -F '|' -c "SELECT source, coalesce(consistent_through::text, 'none yet'), coalesce(round(lag_seconds::numeric, 1)::text, '-'), transactions_pending, coalesce(waiting_for, '') FROM public.pipeline_status ORDER BY source" 2>/dev/null) || return 0
   while IFS='|' read -r source through lag pending waiting; do
     [[ -n $source ]] || continue
+    # The step counts pending transactions up to 10,000 (migration 0008): more is a backlog.
+    [[ $pending == 10000 ]] && pending='10,000 or more'
     echo "consistency $source: whole transactions through $through (lag ${lag} s, $pending pending)${waiting:+; waiting for $waiting}"
   done <<<"$rows"
 }

@@ -25,7 +25,13 @@ export async function advanceConsistency(pool: Pool, onSession?: (pid: number) =
   return withClient(pool, async (c) => {
     const pid = (c as unknown as { processID?: number }).processID;
     if (pid) onSession?.(pid);
-    const { rows } = await c.query('SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending FROM cdc.advance_consistency()');
+    // A step need not wait for its commit to reach disk: WAL is written in order, so a step lost
+    // in a warehouse crash loses nothing that later steps or batches relied on, and the next step
+    // does it again from the same rows. Set for this transaction in the step's own statement: a
+    // SET sent when the pool connects would race the step's query on the same client.
+    const { rows } = await c.query(
+      `SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async, cdc.advance_consistency()`);
     return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
   });
 }
@@ -66,10 +72,6 @@ export async function describeSession(pool: Pool, pid: number): Promise<Record<s
  *  of positions or captured tables. */
 export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
   const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, inspect } = opts;
-  // A step need not wait for its commit to reach disk: WAL is written in order, so a step lost in
-  // a warehouse crash loses nothing that later steps or batches relied on, and the next step
-  // does it again from the same rows (its moves, merges and deletions are one transaction).
-  pool.on('connect', (c) => { c.query('SET synchronous_commit = off').catch(() => undefined); });
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -77,7 +79,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   }
   const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
   const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
-  const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark', labelNames: ['source'], registers: [metrics.registry] });
+  const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark (counted up to 10,000)', labelNames: ['source'], registers: [metrics.registry] });
   const stepSeconds = new client.Histogram({ name: 'cdc_consistency_step_seconds', help: 'Duration of one watermark step (advance and publish)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers: [metrics.registry] });
   // The step's backend, for the slow-step report.
   let stepPid: number | undefined;

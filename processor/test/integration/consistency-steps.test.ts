@@ -135,4 +135,26 @@ describe('a catch-up step', () => {
     const left = await wh.admin.query("SELECT (SELECT count(*) FROM cdc.transactions)::int AS t, (SELECT count(*) FROM cdc.transaction_progress)::int AS g, (SELECT count(*) FROM orders_latest)::int AS l");
     expect(left.rows[0]).toEqual({ t: 1, g: 0, l: 30 + backlog });
   });
+  it('counts pending transactions up to 10,000: ENDs far ahead of their changes do not make every step count them all', async () => {
+    // The END records' lane runs ahead of the changes' lanes under load: 12,000 ENDs whose
+    // changes have not landed yet. The step stops at the first open one and passes nothing.
+    const before = await wh.admin.query("SELECT consistent_lsn::text AS lsn FROM cdc.consistency WHERE topic_prefix = 'dbserver1'");
+    const writer = wh.writer({ options: { applyMode: 'transaction', readsTransactions: (p) => p === 'dbserver1' } });
+    for (let batch = 0; batch < 12; batch++) {
+      const ends = [];
+      for (let i = 0; i < 1000; i++) {
+        xid++;
+        lsn += 10n;
+        tsUs += 100n;
+        const end = await fx.record('END', xid, lsn + 1n, tsUs / 1000n, { 'public.orders': 1n });
+        ends.push(item(fx.txTopic, 0, txOffset++, end.decoded, end.key, end.value));
+      }
+      await writer.write(ends);
+    }
+    const [w] = await advanceConsistency(stepPool);
+    expect(w.pending).toBe(10_000);
+    expect(w.consistentLsn?.toString()).toBe(before.rows[0].lsn);
+    const status = await wh.admin.query("SELECT transactions_pending::int AS n FROM public.pipeline_status WHERE source = 'dbserver1'");
+    expect(status.rows[0].n).toBe(10_000);
+  });
 });
