@@ -467,8 +467,9 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    // What the lanes wrote reaches Kafka's committed offsets before the consumer leaves.
-    await this.commitToKafka();
+    // What the lanes wrote reaches Kafka's committed offsets before the consumer leaves; a broker
+    // that does not answer does not hold up the shutdown (kafkajs would retry for half a minute).
+    await Promise.race([this.commitToKafka(), sleep(2000)]);
     await this.consumer?.disconnect().catch((err) => this.log.warn('consumer disconnect failed', { error: err }));
     await this.admin?.disconnect().catch(() => undefined);
     await Promise.all(this.lanes.map((lane) => lane.drain()));
