@@ -505,6 +505,7 @@ async function main(): Promise<void> {
         loadAfter: os.loadavg(),
         busyAtStart: settled.first?.busy,
         settleSec: settled.first?.waitedSec,
+        quietBusy,
       },
       versions: {
         postgres: pgVersion,

@@ -229,6 +229,8 @@ kafka_start_node() {
     kafka_format "$n" "$cid" >>"$logf" 2>&1 \
       || { log_tail "$logf"; die "formatting Kafka storage failed; see $logf"; }
   fi
+  # Rotated here rather than by start_bg: readiness is read from this offset of the log on.
+  rotate_log "$logf"
   KAFKA_LOG_OFFSETS[$n]=$(stat -c %s "$logf" 2>/dev/null || echo 0)
   KAFKA_T0S[$n]=$(date +%s%N)
   start_bg "$name" "$logf" "$JAVA" "$(KAFKA_MARKER "$n")" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC \

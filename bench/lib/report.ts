@@ -80,6 +80,8 @@ export interface Results {
     cores: number; cpu: string; memGb: number; kernel: string; loadBefore: number[]; loadAfter: number[];
     /** Busy share (all cores, 5 s) when the first phase began, and how long the bench waited for it to settle. */
     busyAtStart?: number; settleSec?: number;
+    /** The busy share the bench waited for (BENCH_QUIET_BUSY). */
+    quietBusy?: number;
   };
   versions: Record<string, string>;
   settings: {
@@ -355,7 +357,7 @@ export function renderResults(r: Results, previous: string): string {
   const busy = r.machine.busyAtStart;
   const loadNote = busy !== undefined
     ? ` Before the first phase the bench waited ${Math.round(r.machine.settleSec ?? 0)} s for the machine to settle: ${Math.round(busy * 100)}% busy (all cores, 5 s), the stack idle with the systems set up.` +
-      (busy > 0.4 ? ' The machine was **not quiet**: absolute figures are pessimistic; the ratios, measured side by side, hold better.' : '')
+      (busy > (r.machine.quietBusy ?? 0.4) ? ' The machine was **not quiet**: absolute figures are pessimistic; the ratios, measured side by side, hold better.' : '')
     : Math.max(...r.machine.loadBefore.slice(0, 1)) >= 1.5
       ? ` The machine was **not quiet** (1-minute load average ${r.machine.loadBefore[0].toFixed(2)} at the start): absolute figures are pessimistic; the ratios, measured side by side, hold better.`
       : '';

@@ -196,7 +196,8 @@ export class Pipeline {
     this.positioning.clear();
     this.seekTargets.clear();
     this.reseeked.clear();
-    // Offsets of the old assignment: Kafka refuses them from a new generation anyway.
+    // Offsets of the old assignment: not ours to commit any more (commitToKafka also keeps to
+    // the partitions assigned now, for a write that lands after this).
     this.kafkaCommits.clear();
     const dropped = this.lanes.reduce((n, lane) => n + lane.drop(), 0);
     if (dropped) this.log.info('rebalance: dropping unwritten messages, they will be read again', { messages: dropped });
@@ -425,9 +426,10 @@ export class Pipeline {
   private async commitToKafka(): Promise<void> {
     if (this.kafkaCommitTimer) clearTimeout(this.kafkaCommitTimer);
     this.kafkaCommitTimer = null;
-    const offsets = [...this.kafkaCommits.values()];
+    if (!this.consumer) return; // a new consumer is on its way (setTopics): it commits them
+    const offsets = [...this.kafkaCommits].filter(([key]) => this.assigned.has(key)).map(([, o]) => o);
     this.kafkaCommits.clear();
-    if (!offsets.length || !this.consumer) return;
+    if (!offsets.length) return;
     await this.consumer.commitOffsets(offsets).catch((err) => this.log.debug('offset commit to Kafka skipped', { error: err }));
   }
 
