@@ -95,6 +95,10 @@ const schema = {
       doc: 'A watermark step still running after this long is logged as a warning (again at every multiple), naming what it waits for; it is not cut: a catch-up over many transactions may take seconds.',
       format: 'positive-int', default: 30000, env: 'APPLY_SLOW_STEP_WARN_MS',
     },
+    stallMs: {
+      doc: 'A consistency watermark that has not moved for this long while transactions wait beyond it is logged as a warning (again at every multiple), with what it waits for (pipeline_status.waiting_for).',
+      format: 'positive-int', default: 60000, env: 'APPLY_STALL_WARN_MS',
+    },
   },
   retry: {
     maxBackoffMs: { doc: 'Longest wait between two attempts to write a batch.', format: 'positive-int', default: 10000, env: 'RETRY_MAX_BACKOFF_MS' },
@@ -122,7 +126,7 @@ export interface Config {
   naming: { homePrefix: string };
   registry: { url: string; username: string; password: string; passwordFile: string; auth: BasicCredentials | null };
   batch: { maxEvents: number; maxBytes: number; lingerMs: number; lanes: number };
-  apply: { mode: 'transaction' | 'event'; stepGapMs: number; slowStepMs: number };
+  apply: { mode: 'transaction' | 'event'; stepGapMs: number; slowStepMs: number; stallMs: number };
   retry: { maxBackoffMs: number };
   http: { host: string; port: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };

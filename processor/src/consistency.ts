@@ -49,7 +49,10 @@ export interface StepOptions {
   minGapMs?: number;
   /** A step still running after this long is logged (again at every multiple); it is not cut. */
   slowMs?: number;
-  /** Another connection to the warehouse, to see what a slow step waits for. */
+  /** A watermark that has not moved for this long while something waits beyond it is logged
+   *  with what it waits for (pipeline_status.waiting_for), again at every multiple. */
+  stallMs?: number;
+  /** Another connection to the warehouse, to see what a slow step or a still watermark waits for. */
   inspect?: Pool;
 }
 
@@ -71,7 +74,7 @@ export async function describeSession(pool: Pool, pid: number): Promise<Record<s
  *  step has `pool` to itself (a pool of one): a long catch-up step must not hold up the reads
  *  of positions or captured tables. */
 export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
-  const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, inspect } = opts;
+  const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, stallMs = 60_000, inspect } = opts;
   const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
     log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
@@ -92,6 +95,27 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     if (!busy) return; // it ended meanwhile
     slowReported = true;
     log.warn('consistency watermark step still running', { seconds, ...session });
+  };
+  // A watermark standing still is normal when nothing waits (an idle source); when something does,
+  // the warehouse already knows what (pipeline_status.waiting_for): say it in the log, where an
+  // operator looks first. Seen: END records held back upstream while their changes had landed.
+  const still = new Map<string, { lsn: bigint | null; since: number; checked: number; warned: boolean }>();
+  const watchStill = (w: Watermark): void => {
+    const now = Date.now();
+    const s = still.get(w.source);
+    if (!s || s.lsn !== w.consistentLsn) {
+      if (s?.warned) log.info('consistency watermark moves again', { source: w.source, stoodSeconds: Math.round((now - s.since) / 1000) });
+      still.set(w.source, { lsn: w.consistentLsn, since: now, checked: now, warned: false });
+      return;
+    }
+    if (!inspect || now - s.checked < stallMs) return;
+    s.checked = now;
+    inspect.query('SELECT waiting_for FROM public.pipeline_status WHERE source = $1', [w.source]).then(({ rows }) => {
+      const waitingFor = rows[0]?.waiting_for as string | null | undefined;
+      if (!waitingFor || stopped || still.get(w.source) !== s) return;
+      s.warned = true;
+      log.warn('consistency watermark stands still', { source: w.source, seconds: Math.round((Date.now() - s.since) / 1000), waitingFor });
+    }, (err) => log.debug('cannot read pipeline_status', { error: err }));
   };
   let failing = false;
   let busy = false;
@@ -130,6 +154,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     try {
       for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; })) {
         pending.set({ source: w.source }, w.pending);
+        watchStill(w);
         if (w.consistentThrough) {
           through.set({ source: w.source }, w.consistentThrough.getTime() / 1000);
           lag.set({ source: w.source }, (Date.now() - w.consistentThrough.getTime()) / 1000);

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   // The watermark step on a connection of its own: a catch-up step over thousands of
   // transactions takes seconds, and position reads after a rebalance must not wait for it.
   const stepPool = sessionPool(config.warehouse.url, 'cdc-processor-watermark', 'watermark', log);
-  const consistency = await startConsistency(stepPool, metrics, log, { minGapMs: config.apply.stepGapMs, slowMs: config.apply.slowStepMs, inspect: offsetsPool });
+  const consistency = await startConsistency(stepPool, metrics, log, { minGapMs: config.apply.stepGapMs, slowMs: config.apply.slowStepMs, stallMs: config.apply.stallMs, inspect: offsetsPool });
   // A committed batch may complete a transaction: the step publishes it without waiting a second.
   // Per batch (event mode) nothing waits for the watermark: the step each second is enough.
   if (config.apply.mode === 'transaction') pipeline.afterBatch = () => consistency?.kick();

@@ -1,17 +1,15 @@
-// Identifier quoting: every name that comes from a schema is quoted, never spliced in raw.
-import { escapeLiteral } from 'pg';
+// Quoting: every name that comes from a schema is quoted, never spliced in raw. pg's escapers are
+// the one way to quote; escapeLiteral writes E'...' when the text holds a backslash, so a literal
+// reads back the same whatever standard_conforming_strings says.
+import { escapeIdentifier, escapeLiteral } from 'pg';
 
-export function ident(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
+export const ident: (name: string) => string = escapeIdentifier;
 
 export function idents(names: string[]): string {
   return names.map(ident).join(', ');
 }
 
-export function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
+export const literal: (text: string) => string = escapeLiteral;
 
 export interface Statement {
   text: string;

@@ -47,6 +47,8 @@ export interface VerifyReport {
   excludedKeys: number;
   /** Only asked when the pipeline did not catch up, to say who is stuck. */
   processorHealth?: string;
+  /** What each stopped consistency watermark waits for (pipeline_status), when not caught up. */
+  watermarkWaits?: string[];
 }
 
 export async function runVerify(inp: VerifyInputs): Promise<VerifyReport> {
@@ -102,6 +104,7 @@ export async function runVerify(inp: VerifyInputs): Promise<VerifyReport> {
   const rejectedKeys = rejected ? [...rejected.byKey.keys()] : [];
   const facts = factExists && latestExists ? await checkFacts(inp.warehouse, inp.maxDiffs, rejectedKeys) : null;
   const processorHealth = !caughtUp && inp.processorUrl ? await health(inp.processorUrl) : undefined;
+  const watermarkWaits = caughtUp ? undefined : await watermarkWaitsFor(inp.warehouse);
   return {
     caughtUp,
     waitedSec,
@@ -119,6 +122,7 @@ export async function runVerify(inp: VerifyInputs): Promise<VerifyReport> {
     },
     excludedKeys: exclude.length,
     processorHealth,
+    watermarkWaits,
   };
 }
 
@@ -136,6 +140,14 @@ async function describeDiffs(source: Client, warehouse: Client, rows: DiffResult
     const columns = kind === 'different' && sa && sb ? differingColumns(ORDER_COLUMNS, sa, sb) : [];
     return { key: k, kind, columns };
   });
+}
+
+/** A watermark that waits hides changes from _latest: say for what (before migration 0005: nothing). */
+async function watermarkWaitsFor(warehouse: Client): Promise<string[]> {
+  const { rows } = await warehouse.query(
+    `SELECT format('consistency watermark of %s waits for %s', source, waiting_for) AS w FROM public.pipeline_status
+      WHERE waiting_for IS NOT NULL ORDER BY source`).catch(() => ({ rows: [] as Array<{ w: string }> }));
+  return rows.map((r) => r.w as string);
 }
 
 async function health(url: string): Promise<string> {
@@ -183,6 +195,7 @@ export function formatReport(r: VerifyReport, opts: { kafkaChecked: boolean; top
           : 'source and warehouse still differ';
     problems.push(`not caught up after ${r.waitedSec.toFixed(0)} s (${why})`);
     if (r.processorHealth) lines.push(`  ${r.processorHealth}`);
+    for (const w of r.watermarkWaits ?? []) lines.push(`  ${w}`);
   }
 
   const empty = r.sourceRows === 0;

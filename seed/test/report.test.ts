@@ -99,11 +99,13 @@ describe('formatReport', () => {
       waitedSec: 120,
       lag: { kind: 'lag', total: 42n, partitions: [{ partition: 0, high: 72n, next: 30n, lag: 42n }] },
       processorHealth: 'processor http://x/health: unreachable (fetch failed)',
+      watermarkWaits: ['consistency watermark of dbserver1 waits for transaction 7:9 (xid 7): public.orders has 1 of 2 events'],
     };
     const { ok, lines } = formatReport(r, opts);
     expect(ok).toBe(false);
     expect(lines[lines.length - 1]).toBe('verify: FAILED — not caught up after 120 s (Kafka lag 42)');
     expect(lines).toContain('  processor http://x/health: unreachable (fetch failed)');
+    expect(lines).toContain('  consistency watermark of dbserver1 waits for transaction 7:9 (xid 7): public.orders has 1 of 2 events');
   });
 
   it('accepts an empty source with no warehouse tables yet', () => {

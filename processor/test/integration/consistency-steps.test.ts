@@ -80,6 +80,30 @@ describe('watermark steps', () => {
     expect(log.lines.filter((l) => l.message.startsWith('consistency watermark step'))).toEqual([]);
     expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
+
+  it('names what a watermark standing still waits for, and says when it moves again', async () => {
+    // Changes of xid 77 landed; its END record has not (held back upstream).
+    await wh.admin.query("INSERT INTO cdc.consistency (topic_prefix) VALUES ('stillsrc')");
+    await wh.admin.query("INSERT INTO cdc.transaction_progress (topic_prefix, xid, collection, written, last_source_ts) VALUES ('stillsrc', 77, 'public.orders', 3, now())");
+    const log = quietLog();
+    steps = await startConsistency(stepPool, createMetrics(), log, { intervalMs: 100, slowMs: 60_000, stallMs: 400, inspect: inspectPool });
+    const still = () => log.lines.filter((l) => l.message === 'consistency watermark stands still');
+    await until('the still-watermark warning', () => still().length > 0);
+    expect(still()[0]).toMatchObject({ level: 'warn', fields: { source: 'stillsrc' } });
+    expect(String(still()[0].fields!.waitingFor)).toMatch(/^the END records of 1 transaction\(s\) \(3 change events in the warehouse, oldest committed .*\): not received from stillsrc\.transaction$/);
+    // Only the source that waits for something: slowsrc (above) stands still with nothing to wait for.
+    expect(still().every((l) => l.fields!.source === 'stillsrc')).toBe(true);
+    // Repeated while it stands, not at every step.
+    await until('a second warning', () => still().length > 1);
+    expect(still().length).toBeLessThan(5);
+    await wh.admin.query(
+      `INSERT INTO cdc.transactions (topic_prefix, id, xid, end_lsn, commit_ts, event_count, collections, kafka_partition, kafka_offset)
+       VALUES ('stillsrc', '77:500', 77, 500, now(), 3, '{"public.orders": 3}', 0, 0)`);
+    await until('the watermark moving again', () => log.lines.some((l) => l.message === 'consistency watermark moves again'));
+    expect(log.lines.find((l) => l.message === 'consistency watermark moves again')).toMatchObject({ level: 'info', fields: { source: 'stillsrc' } });
+    steps!.stop();
+    await wh.admin.query("DELETE FROM cdc.transactions WHERE topic_prefix = 'stillsrc'; DELETE FROM cdc.consistency WHERE topic_prefix = 'stillsrc'");
+  });
 });
 
 describe('a catch-up step', () => {

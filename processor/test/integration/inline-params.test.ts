@@ -2,7 +2,7 @@
 // use the simple protocol, which takes no parameters) read back by PostgreSQL exactly as the same
 // values bound as parameters: quotes, backslashes, braces, NULL elements, JSON, 64-bit numbers.
 import { Client } from 'pg';
-import { inlineParams, type Statement } from '../../src/sql';
+import { ident, inlineParams, literal, type Statement } from '../../src/sql';
 import { scratchWarehouse, type Scratch } from './scratch';
 
 let wh: Scratch;
@@ -47,6 +47,20 @@ describe('inlineParams', () => {
       expect((await client.query(inlineParams(s))).rows[0]).toEqual({ a: 'a\\b', b: ['c\\d', 'e"f'] });
     } finally {
       await client.query('RESET standard_conforming_strings');
+    }
+  });
+
+  it('literal() and ident() (DDL defaults, comments, names) read back as written, either setting', async () => {
+    for (const scs of ['on', 'off']) {
+      await client.query(`SET standard_conforming_strings = ${scs}`);
+      try {
+        for (const text of nasty) {
+          const row = (await client.query(`SELECT ${literal(text)}::text AS ${ident(text || ' ')}`)).rows[0];
+          expect({ scs, row }).toEqual({ scs, row: { [text || ' ']: text } });
+        }
+      } finally {
+        await client.query('RESET standard_conforming_strings');
+      }
     }
   });
 

@@ -175,4 +175,23 @@ describe('whole-transaction apply', () => {
     const row = await wh.admin.query('SELECT amount::text, note FROM orders_latest WHERE order_id = 30001');
     expect(row.rows).toEqual([{ amount: '3.00', note: 'added later' }]);
   });
+
+  it("names the END records it waits for when a transaction's changes came without one", async () => {
+    // What a producer holding the END back (Connect's, after broker restarts) leaves behind.
+    const w4 = wh.writer({ options: { applyMode: 'transaction', readsTransactions: (p) => p === 'dbserver1' } });
+    const ts = T0 + 70_000_000n;
+    await w4.write([
+      await change('c', 0, 2508n, 40_001n, '1.00', 9_200_000n, ts, 960n),
+      await change('c', 1, 2504n, 40_002n, '2.00', 9_200_010n, ts, 960n),
+    ]);
+    await advanceConsistency(processorPool);
+    const waiting = async () => (await wh.admin.query("SET TIME ZONE 'UTC'; SELECT waiting_for FROM public.pipeline_status") as unknown as Array<{ rows: Array<{ waiting_for: string | null }> }>)[1].rows[0].waiting_for;
+    // xid 706 (the event-mode test) never got its END either.
+    expect(await waiting()).toBe('the END records of 2 transaction(s) (3 change events in the warehouse, oldest committed 2026-11-30 00:53:20.01+00): not received from dbserver1.transaction');
+    expect((await latest()).map((r) => r.id)).not.toContain(40_001);
+    await w4.write([await end(10n, 960n, 9_200_100n, ts, 2n)]);
+    await advanceConsistency(processorPool);
+    expect(await waiting()).toBe('the END records of 1 transaction(s) (1 change events in the warehouse, oldest committed 2026-11-30 00:53:20.01+00): not received from dbserver1.transaction');
+    expect((await latest()).map((r) => r.id)).toEqual(expect.arrayContaining([40_001, 40_002]));
+  });
 });

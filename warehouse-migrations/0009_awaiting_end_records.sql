@@ -1,0 +1,35 @@
+-- A watermark can also wait for END records that have not come. Debezium writes a transaction's
+-- changes and its END record to different topics, through one producer: a producer that holds
+-- the END back leaves changes in the warehouse that no END record lists (seen in make chaos:
+-- after a rolling restart of the brokers, Connect's producer retried `<prefix>.transaction` for
+-- minutes while the change topics were delivered). pipeline_status.waiting_for said nothing then,
+-- as it looked only at recorded END records; it now also names how many transactions have
+-- change events in the warehouse but no END record, with their oldest commit time. The
+-- processor logs it when its watermark stands still (APPLY_STALL_WARN_MS).
+--
+-- Evaluated only when no recorded transaction is open (coalesce stops at its first non-null
+-- argument): the anti-join reads the progress rows, which are the transactions in flight.
+CREATE OR REPLACE VIEW public.pipeline_status AS
+    SELECT c.topic_prefix AS source,
+           c.consistent_through,
+           CASE WHEN c.consistent_lsn IS NOT NULL THEN pg_lsn '0/0' + c.consistent_lsn END AS consistent_lsn,
+           extract(epoch FROM now() - c.consistent_through)::double precision AS lag_seconds,
+           c.pending AS transactions_pending,
+           c.updated_at,
+           coalesce(
+             (SELECT format('transaction %s (xid %s): %s', x.id, x.xid,
+                            (SELECT string_agg(format('%s has %s of %s events', e.key, coalesce(g.written, 0), e.value), ', ')
+                               FROM jsonb_each_text(x.collections) AS e
+                               JOIN cdc.captured_tables AS t ON t.topic_prefix = x.topic_prefix AND t.source_table = e.key
+                               LEFT JOIN cdc.transaction_progress AS g ON g.topic_prefix = x.topic_prefix AND g.xid = x.xid AND g.collection = e.key
+                              WHERE coalesce(g.written, 0) < e.value::bigint))
+                FROM cdc.transactions AS x
+               WHERE x.topic_prefix = c.topic_prefix AND x.end_lsn > coalesce(c.consistent_lsn, -1) AND NOT cdc.transaction_whole(x)
+               ORDER BY x.end_lsn LIMIT 1),
+             (SELECT format('the END records of %s transaction(s) (%s change events in the warehouse, oldest committed %s): not received from %s.transaction',
+                            count(DISTINCT g.xid), sum(g.written), min(g.last_source_ts), c.topic_prefix)
+                FROM cdc.transaction_progress AS g
+               WHERE g.topic_prefix = c.topic_prefix
+                 AND NOT EXISTS (SELECT FROM cdc.transactions AS x WHERE x.topic_prefix = g.topic_prefix AND x.xid = g.xid)
+              HAVING count(*) > 0)) AS waiting_for
+    FROM cdc.consistency AS c;
