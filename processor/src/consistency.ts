@@ -20,8 +20,10 @@ export interface Watermark {
   pending: number;
 }
 
-/** One step. `onSession` learns the step's backend before it runs (for the slow-step report). */
-export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void): Promise<Watermark[]> {
+/** One step. `onSession` learns the step's backend before it runs (for the slow-step report).
+ *  `countPending` false leaves `pending` as the last step that counted it left it (migration
+ *  0010): counting costs more than the rest of a step when the END records run ahead. */
+export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void, countPending = true): Promise<Watermark[]> {
   return withClient(pool, async (c) => {
     const pid = (c as unknown as { processID?: number }).processID;
     if (pid) onSession?.(pid);
@@ -31,7 +33,7 @@ export async function advanceConsistency(pool: Pool, onSession?: (pid: number) =
     // SET sent when the pool connects would race the step's query on the same client.
     const { rows } = await c.query(
       `SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending
-         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async, cdc.advance_consistency()`);
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async, cdc.advance_consistency($1::boolean)`, [countPending]);
     return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
   });
 }
@@ -75,14 +77,14 @@ export async function describeSession(pool: Pool, pid: number): Promise<Record<s
  *  of positions or captured tables. */
 export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
   const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, stallMs = 60_000, inspect } = opts;
-  const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS ok")).rows[0].ok;
+  const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency(boolean)') IS NOT NULL AS ok")).rows[0].ok;
   if (!present) {
-    log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
+    log.warn('warehouse has no cdc.advance_consistency(boolean) (migrations 0005 and 0010: make up applies them): no consistency watermark');
     return null;
   }
   const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
   const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
-  const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark (counted up to 10,000)', labelNames: ['source'], registers: [metrics.registry] });
+  const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark (counted up to 10,000, at most once a second)', labelNames: ['source'], registers: [metrics.registry] });
   const stepSeconds = new client.Histogram({ name: 'cdc_consistency_step_seconds', help: 'Duration of one watermark step (advance and publish)', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers: [metrics.registry] });
   // The step's backend, for the slow-step report.
   let stepPid: number | undefined;
@@ -122,6 +124,8 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
   let again = false;
   let lastStart = 0;
   let lastMs = 0;
+  // pending is counted at most once per intervalMs: under load steps follow each other every few ms.
+  let lastCounted = 0;
   let scheduled: NodeJS.Timeout | null = null;
   // Steps after batches are at least minGapMs apart, and at least as far apart as the last step
   // took: at a few changes per batch a step after every one would take much of a core of the
@@ -152,7 +156,9 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     slow.unref();
     const end = stepSeconds.startTimer();
     try {
-      for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; })) {
+      const count = lastStart - lastCounted >= intervalMs;
+      if (count) lastCounted = lastStart;
+      for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; }, count)) {
         pending.set({ source: w.source }, w.pending);
         watchStill(w);
         if (w.consistentThrough) {

@@ -1,7 +1,6 @@
 // Builds the COPY text of a batch for one table (pure), and streams it into the staging table.
 import { createHash } from 'crypto';
-import type { PoolClient, Client } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import type { PoolClient, Client, Connection, Submittable } from 'pg';
 import type { Column } from './columns';
 import { copyField, microsToIso, textArrayLiteral, valueToText } from './copy-format';
 import type { ChangeEvent } from './decode';
@@ -151,12 +150,59 @@ export function unresolvedReason(columns: string[]): string {
   return `unchanged TOASTed value of ${columns.join(', ')} (Debezium sent its placeholder) and no earlier value of this key, neither in the batch nor in the warehouse: it would be lost`;
 }
 
-/** Streams COPY text into the server; resolves when the server has accepted all of it. */
+/** Sends COPY text into the server; resolves when the server has accepted all of it. */
 export function copyIn(client: PoolClient | Client, sql: string, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyFrom(sql));
-    stream.on('error', reject);
-    stream.on('finish', () => resolve());
-    stream.end(text);
-  });
+  const copy = new CopyAtOnce(sql, Buffer.from(text, 'utf8'));
+  client.query(copy);
+  return copy.done;
+}
+
+// Protocol message types (frontend): CopyData and CopyDone.
+const COPY_DATA = 0x64;
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
+
+/**
+ * COPY ... FROM STDIN with its data sent behind the statement, in one write: one round trip to
+ * the server instead of two (pg-copy-streams waits for the server's CopyInResponse before it
+ * sends any data), and one socket write instead of several. A server that fails the COPY
+ * statement itself ignores the CopyData and CopyDone that follow (PostgreSQL's protocol: "accept
+ * but ignore" outside copy mode); one that fails a row discards the rest up to CopyDone. Either
+ * way the error comes back, then ReadyForQuery, and the session takes the next query.
+ */
+class CopyAtOnce implements Submittable {
+  readonly done: Promise<void>;
+  private settle!: (err?: Error) => void;
+
+  constructor(private readonly sql: string, private readonly data: Buffer) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve());
+    });
+  }
+
+  submit(connection: Connection): void {
+    const socket = connection.stream as unknown as { cork(): void; uncork(): void; write(b: Buffer): boolean };
+    const header = Buffer.alloc(5);
+    header[0] = COPY_DATA;
+    header.writeUInt32BE(this.data.length + 4, 1);
+    socket.cork();
+    connection.query(this.sql);
+    if (this.data.length) {
+      socket.write(header);
+      socket.write(this.data);
+    }
+    socket.write(COPY_DONE);
+    socket.uncork();
+  }
+
+  // pg calls these by name as the server answers.
+  handleCopyInResponse(): void {}
+  handleCommandComplete(): void {}
+  handleReadyForQuery(): void {
+    this.settle();
+  }
+  /** pg forgets the query at an error (no ReadyForQuery call follows); the session itself waits
+   *  for the server's ReadyForQuery before it sends the next query. */
+  handleError(err: Error): void {
+    this.settle(err);
+  }
 }

@@ -180,5 +180,45 @@ describe('a catch-up step', () => {
     expect(w.consistentLsn?.toString()).toBe(before.rows[0].lsn);
     const status = await wh.admin.query("SELECT transactions_pending::int AS n FROM public.pipeline_status WHERE source = 'dbserver1'");
     expect(status.rows[0].n).toBe(10_000);
+    // A step not asked to count (the processor's, within a second of the last count) leaves the
+    // count as it was and reads no more than the few ENDs it needs from the queue.
+    await wh.admin.query("UPDATE cdc.consistency SET pending = 7 WHERE topic_prefix = 'dbserver1'");
+    const c = await stepPool.connect();
+    try {
+      await c.query('BEGIN');
+      const { rows: [u] } = await c.query("SELECT pending FROM cdc.advance_consistency(false) WHERE topic_prefix = 'dbserver1'");
+      const { rows: [read] } = await c.query(
+        "SELECT (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::int AS n FROM pg_stat_xact_user_tables WHERE relid = 'cdc.transactions'::regclass");
+      await c.query('COMMIT');
+      expect(u.pending).toBe('7');
+      expect(read.n).toBeLessThan(100);
+    } finally {
+      c.release();
+    }
+    expect((await advanceConsistency(stepPool, undefined, false))[0].pending).toBe(7);
+    expect((await advanceConsistency(stepPool))[0].pending).toBe(10_000);
+  });
+
+  it('counts pending at most once per interval when steps follow each other', async () => {
+    await wh.admin.query("UPDATE cdc.consistency SET pending = 3 WHERE topic_prefix = 'dbserver1'");
+    const metrics = createMetrics();
+    const gauge = async () => (await metrics.registry.getSingleMetric('cdc_transactions_pending')!.get()).values.find((v) => v.labels.source === 'dbserver1')?.value;
+    const steps = await startConsistency(stepPool, metrics, quietLog(), { intervalMs: 60_000, minGapMs: 5 });
+    try {
+      // The first step counts (10,000 ENDs still wait above); those kicked right after do not.
+      for (let i = 0; i < 50 && (await gauge()) !== 10_000; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await gauge()).toBe(10_000);
+      await wh.admin.query("UPDATE cdc.consistency SET pending = 3 WHERE topic_prefix = 'dbserver1'");
+      const stepsRun = async () => (await metrics.registry.getSingleMetric('cdc_consistency_step_seconds')!.get()).values.find((v) => (v as { metricName?: string }).metricName === 'cdc_consistency_step_seconds_count')?.value ?? 0;
+      const before = await stepsRun();
+      for (let i = 0; i < 5; i++) {
+        steps!.kick();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await stepsRun()).toBeGreaterThanOrEqual(before + 4);
+      expect(await gauge()).toBe(3);
+    } finally {
+      steps?.stop();
+    }
   });
 });

@@ -1,21 +1,10 @@
 // Parameters written in as literals (sql.ts inlineParams: the writer's BEGIN and COMMIT messages
 // use the simple protocol, which takes no parameters) read back by PostgreSQL exactly as the same
 // values bound as parameters: quotes, backslashes, braces, NULL elements, JSON, 64-bit numbers.
-import { Client } from 'pg';
 import { ident, inlineParams, literal, type Statement } from '../../src/sql';
-import { scratchWarehouse, type Scratch } from './scratch';
+import { useScratchSession } from './scratch';
 
-let wh: Scratch;
-let client: Client;
-beforeAll(async () => {
-  wh = await scratchWarehouse();
-  client = new Client({ connectionString: wh.processorUrl });
-  await client.connect();
-});
-afterAll(async () => {
-  await client?.end();
-  await wh?.drop();
-});
+const db = useScratchSession();
 
 const nasty = ["it's", 'back\\slash', 'quote"d', '{braces,commas}', 'NULL', '', ' spaced ', 'ünïcødé ✓', 'line\nbreak', "E'\\x41'"];
 
@@ -33,33 +22,33 @@ describe('inlineParams', () => {
         [0, -1, 2147483647],
       ],
     };
-    const bound = (await client.query(s.text, s.values)).rows[0];
-    const inlined = (await client.query(inlineParams(s))).rows[0];
+    const bound = (await db.client.query(s.text, s.values)).rows[0];
+    const inlined = (await db.client.query(inlineParams(s))).rows[0];
     expect(inlined).toEqual(bound);
     expect(inlined.b).toEqual([...nasty, null]);
     expect(inlined.c).toEqual(['9223372036854775807', '-9223372036854775808', null]);
   });
 
   it('survives standard_conforming_strings = off (backslashes in E\'\' literals)', async () => {
-    await client.query('SET standard_conforming_strings = off');
+    await db.client.query('SET standard_conforming_strings = off');
     try {
       const s: Statement = { text: 'SELECT $1::text AS a, $2::text[] AS b', values: ['a\\b', ['c\\d', 'e"f']] };
-      expect((await client.query(inlineParams(s))).rows[0]).toEqual({ a: 'a\\b', b: ['c\\d', 'e"f'] });
+      expect((await db.client.query(inlineParams(s))).rows[0]).toEqual({ a: 'a\\b', b: ['c\\d', 'e"f'] });
     } finally {
-      await client.query('RESET standard_conforming_strings');
+      await db.client.query('RESET standard_conforming_strings');
     }
   });
 
   it('literal() and ident() (DDL defaults, comments, names) read back as written, either setting', async () => {
     for (const scs of ['on', 'off']) {
-      await client.query(`SET standard_conforming_strings = ${scs}`);
+      await db.client.query(`SET standard_conforming_strings = ${scs}`);
       try {
         for (const text of nasty) {
-          const row = (await client.query(`SELECT ${literal(text)}::text AS ${ident(text || ' ')}`)).rows[0];
+          const row = (await db.client.query(`SELECT ${literal(text)}::text AS ${ident(text || ' ')}`)).rows[0];
           expect({ scs, row }).toEqual({ scs, row: { [text || ' ']: text } });
         }
       } finally {
-        await client.query('RESET standard_conforming_strings');
+        await db.client.query('RESET standard_conforming_strings');
       }
     }
   });

@@ -39,6 +39,22 @@ export interface Scratch {
   drop(): Promise<void>;
 }
 
+/** For a test file: a scratch warehouse and one session of the processor role on it, opened
+ *  before its tests and closed after them (read `wh` and `client` inside the tests). */
+export function useScratchSession(): { readonly wh: Scratch; readonly client: Client } {
+  const s = {} as { wh: Scratch; client: Client };
+  beforeAll(async () => {
+    s.wh = await scratchWarehouse();
+    s.client = new Client({ connectionString: s.wh.processorUrl });
+    await s.client.connect();
+  });
+  afterAll(async () => {
+    await s.client?.end();
+    await s.wh?.drop();
+  });
+  return s;
+}
+
 /** A fresh warehouse database with the migrations applied. */
 export async function scratchWarehouse(): Promise<Scratch> {
   const adminUrl = required('WAREHOUSE_ADMIN_URL');
