@@ -3,9 +3,10 @@
 -- the END back leaves changes in the warehouse that no END record lists (seen in make chaos:
 -- after a rolling restart of the brokers, Connect's producer retried `<prefix>.transaction` for
 -- minutes while the change topics were delivered). pipeline_status.waiting_for said nothing then,
--- as it looked only at recorded END records; it now also names how many transactions have
--- change events in the warehouse but no END record, with their oldest commit time. The
--- processor logs it when its watermark stands still (APPLY_STALL_WARN_MS).
+-- as it looked only at recorded END records; it now also names how many transactions beyond
+-- the watermark have change events in the warehouse but no END record yet, with their oldest
+-- commit time. The processor logs it when its watermark stands still (APPLY_STALL_WARN_MS). A
+-- large transaction still arriving reads the same for a while: its END comes after its changes.
 --
 -- Evaluated only when no recorded transaction is open (coalesce stops at its first non-null
 -- argument): the anti-join reads the progress rows, which are the transactions in flight.
@@ -26,10 +27,13 @@ CREATE OR REPLACE VIEW public.pipeline_status AS
                 FROM cdc.transactions AS x
                WHERE x.topic_prefix = c.topic_prefix AND x.end_lsn > coalesce(c.consistent_lsn, -1) AND NOT cdc.transaction_whole(x)
                ORDER BY x.end_lsn LIMIT 1),
-             (SELECT format('the END records of %s transaction(s) (%s change events in the warehouse, oldest committed %s): not received from %s.transaction',
+             (SELECT format('the END records of %s transaction(s) (%s change events in the warehouse, oldest committed %s): none yet from %s.transaction',
                             count(DISTINCT g.xid), sum(g.written), min(g.last_source_ts), c.topic_prefix)
                 FROM cdc.transaction_progress AS g
                WHERE g.topic_prefix = c.topic_prefix
+                 -- Not those the watermark is already past (an END re-sent behind it is not
+                 -- recorded: their rows would wait for ever).
+                 AND g.last_source_ts > coalesce(c.consistent_through, '-infinity')
                  AND NOT EXISTS (SELECT FROM cdc.transactions AS x WHERE x.topic_prefix = g.topic_prefix AND x.xid = g.xid)
               HAVING count(*) > 0)) AS waiting_for
     FROM cdc.consistency AS c;

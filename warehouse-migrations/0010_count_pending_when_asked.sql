@@ -6,7 +6,7 @@
 -- 1. The search for the first open transaction was planned, on the queue tables' usual
 --    statistics (analyzed nearly empty: 1 row in 518 pages), as a sequential scan of
 --    cdc.transactions, the open-transaction test on every row beyond the watermark (each with
---    a sequential scan of cdc.transaction_progress), then a sort: 270-390 ms per step with
+--    a sequential scan of cdc.transaction_progress), then a sort: 250-390 ms per step with
 --    60,000 ENDs ahead, where the index on (topic_prefix, end_lsn) reaches the first open one
 --    in a few rows (a bitmap scan and a sort were chosen too, and the newest END was found as
 --    max() over a walk of the primary key: each read all 12,000 ENDs ahead in a test). The queue statements of the step now run without sequential or bitmap scans or
@@ -30,6 +30,7 @@ LANGUAGE sql AS $$
            set_config('enable_sort', coalesce(settings[3], 'off'), true),
            set_config('jit', coalesce(settings[4], 'off'), true)
 $$;
+GRANT EXECUTE ON FUNCTION cdc.queue_planner(text[]) TO processor;
 
 CREATE FUNCTION cdc.advance_consistency(count_pending boolean) RETURNS SETOF cdc.consistency
 LANGUAGE plpgsql AS $$

@@ -22,8 +22,9 @@ export interface Watermark {
 
 /** One step. `onSession` learns the step's backend before it runs (for the slow-step report).
  *  `countPending` false leaves `pending` as the last step that counted it left it (migration
- *  0010): counting costs more than the rest of a step when the END records run ahead. */
-export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void, countPending = true): Promise<Watermark[]> {
+ *  0010): counting costs more than the rest of a step when the END records run ahead. null: a
+ *  warehouse without 0010, whose step counts every time. */
+export async function advanceConsistency(pool: Pool, onSession?: (pid: number) => void, countPending: boolean | null = true): Promise<Watermark[]> {
   return withClient(pool, async (c) => {
     const pid = (c as unknown as { processID?: number }).processID;
     if (pid) onSession?.(pid);
@@ -33,7 +34,7 @@ export async function advanceConsistency(pool: Pool, onSession?: (pid: number) =
     // SET sent when the pool connects would race the step's query on the same client.
     const { rows } = await c.query(
       `SELECT topic_prefix, consistent_lsn::text AS lsn, consistent_through, pending::int AS pending
-         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async, cdc.advance_consistency($1::boolean)`, [countPending]);
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async, ${countPending === null ? 'cdc.advance_consistency()' : `cdc.advance_consistency(${countPending})`}`);
     return rows.map((r) => ({ source: r.topic_prefix, consistentLsn: r.lsn === null ? null : BigInt(r.lsn), consistentThrough: r.consistent_through, pending: r.pending }));
   });
 }
@@ -77,11 +78,14 @@ export async function describeSession(pool: Pool, pid: number): Promise<Record<s
  *  of positions or captured tables. */
 export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger, opts: StepOptions = {}): Promise<ConsistencySteps | null> {
   const { intervalMs = 1000, minGapMs = 5, slowMs = 30_000, stallMs = 60_000, inspect } = opts;
-  const present = (await pool.query("SELECT to_regprocedure('cdc.advance_consistency(boolean)') IS NOT NULL AS ok")).rows[0].ok;
-  if (!present) {
-    log.warn('warehouse has no cdc.advance_consistency(boolean) (migrations 0005 and 0010: make up applies them): no consistency watermark');
+  const found = (await pool.query(
+    "SELECT to_regprocedure('cdc.advance_consistency()') IS NOT NULL AS step, to_regprocedure('cdc.advance_consistency(boolean)') IS NOT NULL AS counting")).rows[0];
+  if (!found.step) {
+    log.warn('warehouse has no cdc.advance_consistency() (migration 0005): no consistency watermark');
     return null;
   }
+  if (!found.counting) log.warn('warehouse lacks migration 0010 (make up applies it): every watermark step counts the pending transactions');
+  const counting = found.counting as boolean;
   const through = new client.Gauge({ name: 'cdc_consistent_through_seconds', help: 'Source commit time (Unix seconds) through which every transaction is in the warehouse whole', labelNames: ['source'], registers: [metrics.registry] });
   const lag = new client.Gauge({ name: 'cdc_consistency_lag_seconds', help: 'Now minus cdc_consistent_through_seconds', labelNames: ['source'], registers: [metrics.registry] });
   const pending = new client.Gauge({ name: 'cdc_transactions_pending', help: 'Recorded source transactions beyond the watermark (counted up to 10,000, at most once a second)', labelNames: ['source'], registers: [metrics.registry] });
@@ -106,7 +110,7 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     const now = Date.now();
     const s = still.get(w.source);
     if (!s || s.lsn !== w.consistentLsn) {
-      if (s?.warned) log.info('consistency watermark moves again', { source: w.source, stoodSeconds: Math.round((now - s.since) / 1000) });
+      if (s?.warned) log.info('consistency watermark no longer stands still', { source: w.source, stoodSeconds: Math.round((now - s.since) / 1000) });
       still.set(w.source, { lsn: w.consistentLsn, since: now, checked: now, warned: false });
       return;
     }
@@ -156,9 +160,10 @@ export async function startConsistency(pool: Pool, metrics: Metrics, log: Logger
     slow.unref();
     const end = stepSeconds.startTimer();
     try {
-      const count = lastStart - lastCounted >= intervalMs;
+      // (A timer's interval measured by Date.now() can come out a few ms short.)
+      const count = lastStart - lastCounted >= intervalMs - 50;
       if (count) lastCounted = lastStart;
-      for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; }, count)) {
+      for (const w of await advanceConsistency(pool, (pid) => { stepPid = pid; }, counting ? count : null)) {
         pending.set({ source: w.source }, w.pending);
         watchStill(w);
         if (w.consistentThrough) {

@@ -171,27 +171,47 @@ const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]);
  */
 class CopyAtOnce implements Submittable {
   readonly done: Promise<void>;
-  private settle!: (err?: Error) => void;
+  /** Set by pg when the query has a timeout (query_timeout): called when the query ends. */
+  callback?: (err?: Error) => void;
+  private settled = false;
+  private resolve!: () => void;
+  private reject!: (err: Error) => void;
 
   constructor(private readonly sql: string, private readonly data: Buffer) {
     this.done = new Promise<void>((resolve, reject) => {
-      this.settle = (err) => (err ? reject(err) : resolve());
+      this.resolve = resolve;
+      this.reject = reject;
     });
   }
 
-  submit(connection: Connection): void {
+  /** pg takes a returned error as the query's failure (and moves on to the next query). */
+  submit(connection: Connection): Error | undefined {
     const socket = connection.stream as unknown as { cork(): void; uncork(): void; write(b: Buffer): boolean };
     const header = Buffer.alloc(5);
     header[0] = COPY_DATA;
     header.writeUInt32BE(this.data.length + 4, 1);
     socket.cork();
-    connection.query(this.sql);
-    if (this.data.length) {
-      socket.write(header);
-      socket.write(this.data);
+    try {
+      connection.query(this.sql);
+      if (this.data.length) {
+        socket.write(header);
+        socket.write(this.data);
+      }
+      socket.write(COPY_DONE);
+    } catch (err) {
+      return err as Error;
+    } finally {
+      socket.uncork();
     }
-    socket.write(COPY_DONE);
-    socket.uncork();
+    return undefined;
+  }
+
+  private settle(err?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.callback?.(err);
+    if (err) this.reject(err);
+    else this.resolve();
   }
 
   // pg calls these by name as the server answers.
@@ -204,5 +224,16 @@ class CopyAtOnce implements Submittable {
    *  for the server's ReadyForQuery before it sends the next query. */
   handleError(err: Error): void {
     this.settle(err);
+  }
+  // Not a COPY FROM STDIN after all (rows or nothing came back): fail rather than throw inside pg.
+  handleRowDescription(): void {
+    this.settle(new Error(`not a COPY FROM STDIN: ${this.sql.slice(0, 80)}`));
+  }
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {
+    this.handleRowDescription();
+  }
+  handleCopyData(): void {
+    this.handleRowDescription();
   }
 }

@@ -31,6 +31,11 @@ describe('copyIn', () => {
     expect(await rows()).toEqual([{ id: 4, note: 'after' }]);
   });
 
+  it('fails when the statement is not a COPY FROM STDIN, and the session goes on', async () => {
+    await expect(copyIn(db.client, 'SELECT 1', '1\tx\n')).rejects.toThrow('not a COPY FROM STDIN: SELECT 1');
+    expect((await db.client.query('SELECT 2 AS ok')).rows).toEqual([{ ok: 2 }]);
+  });
+
   it('fails on a bad row inside a transaction, which then rolls back cleanly', async () => {
     await db.client.query('BEGIN');
     await expect(copyIn(db.client, 'COPY t (id, note) FROM STDIN', '5\tok\nnot-a-number\tbad\n')).rejects.toThrow('invalid input syntax for type integer');
