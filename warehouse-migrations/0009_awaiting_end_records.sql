@@ -8,7 +8,12 @@
 -- commit time. The processor logs it when its watermark stands still (APPLY_STALL_WARN_MS). A
 -- large transaction still arriving reads the same for a while: its END comes after its changes.
 --
--- Evaluated only when no recorded transaction is open (coalesce stops at its first non-null
+-- The open-transaction test is cdc.transaction_whole()'s, written in (as in 0008's step): that SQL
+-- function was inlined into the view and its body checked as the reader, and analysts, who have
+-- no USAGE on schema cdc, got "permission denied for schema cdc" for waiting_for (the view's own
+-- references to cdc.* are checked as its owner).
+--
+-- The second part is evaluated only when no recorded transaction is open (coalesce stops at its first non-null
 -- argument): the anti-join reads the progress rows, which are the transactions in flight.
 CREATE OR REPLACE VIEW public.pipeline_status AS
     SELECT c.topic_prefix AS source,
@@ -25,7 +30,12 @@ CREATE OR REPLACE VIEW public.pipeline_status AS
                                LEFT JOIN cdc.transaction_progress AS g ON g.topic_prefix = x.topic_prefix AND g.xid = x.xid AND g.collection = e.key
                               WHERE coalesce(g.written, 0) < e.value::bigint))
                 FROM cdc.transactions AS x
-               WHERE x.topic_prefix = c.topic_prefix AND x.end_lsn > coalesce(c.consistent_lsn, -1) AND NOT cdc.transaction_whole(x)
+               WHERE x.topic_prefix = c.topic_prefix AND x.end_lsn > coalesce(c.consistent_lsn, -1)
+                 AND EXISTS (SELECT FROM jsonb_each_text(x.collections) AS e
+                              JOIN cdc.captured_tables AS t ON t.topic_prefix = x.topic_prefix AND t.source_table = e.key
+                              LEFT JOIN cdc.transaction_progress AS g
+                                     ON g.topic_prefix = x.topic_prefix AND g.xid = x.xid AND g.collection = e.key
+                             WHERE coalesce(g.written, 0) < e.value::bigint)
                ORDER BY x.end_lsn LIMIT 1),
              (SELECT format('the END records of %s transaction(s) (%s change events in the warehouse, oldest committed %s): none yet from %s.transaction',
                             count(DISTINCT g.xid), sum(g.written), min(g.last_source_ts), c.topic_prefix)

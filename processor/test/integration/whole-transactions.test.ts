@@ -3,7 +3,7 @@
 // `<table>_history` only when the consistency watermark passes its whole transaction, however
 // the transaction is split across batches and partitions; snapshot reads land at once; event
 // mode brings a table up to date and merges at once again.
-import { Pool } from 'pg';
+import { Pool, type QueryResult } from 'pg';
 import { scratchWarehouse, item, type Scratch } from './scratch';
 import { transactionFixture } from '../fixtures/transactions';
 import { advanceConsistency } from '../../src/consistency';
@@ -79,8 +79,12 @@ describe('whole-transaction apply', () => {
     expect(w.pending).toBe(2);
     expect(await latest()).toEqual([{ id: 1, amount: '10.00' }, { id: 2, amount: '-10.00' }, { id: 9, amount: '9.00' }]);
     expect((await history()).filter((r) => r.id !== 9)).toEqual([{ id: 1, amount: '10.00', is_current: true }, { id: 2, amount: '-10.00', is_current: true }]);
-    // The analyst's view of the watermark names what it waits for.
-    expect((await wh.admin.query('SELECT waiting_for FROM public.pipeline_status')).rows[0].waiting_for).toBe('transaction 701:210 (xid 701): public.orders has 2 of 3 events');
+    // The analyst's view of the watermark names what it waits for (read as the analyst role, who
+    // has no USAGE on schema cdc: the view reads it as its owner).
+    const asAnalyst = async (sql: string) => (await wh.admin.query(`BEGIN; SET LOCAL ROLE analyst; ${sql}; COMMIT`) as unknown as QueryResult[])[2].rows;
+    expect(await asAnalyst('SELECT source, transactions_pending::int AS n, waiting_for FROM public.pipeline_status')).toEqual([
+      { source: 'dbserver1', n: 2, waiting_for: 'transaction 701:210 (xid 701): public.orders has 2 of 3 events' },
+    ]);
     await writer.write([await change('c', 1, 2n, 4n, '-5.00', 202n, T0 + 3000n, 701n)]);
     await advanceConsistency(processorPool);
     expect(await latest()).toEqual([{ id: 1, amount: '5.00' }, { id: 3, amount: '7.00' }, { id: 4, amount: '-5.00' }, { id: 9, amount: '9.00' }]);
