@@ -1,4 +1,4 @@
-// Builds the COPY text of a batch for one table (pure), and streams it into the staging table.
+// Builds the COPY text of a batch for one table (pure), and sends it into the staging table.
 import { createHash } from 'crypto';
 import type { PoolClient, Client, Connection, Submittable } from 'pg';
 import type { Column } from './columns';

@@ -142,12 +142,18 @@ async function describeDiffs(source: Client, warehouse: Client, rows: DiffResult
   });
 }
 
-/** A watermark that waits hides changes from _latest: say for what (before migration 0005: nothing). */
+/** A watermark that waits hides changes from _latest: say for what (before migration 0005, no
+ *  view: nothing to say). A view that cannot be read is said too, not passed over. */
 async function watermarkWaitsFor(warehouse: Client): Promise<string[]> {
-  const { rows } = await warehouse.query(
-    `SELECT format('consistency watermark of %s waits for %s', source, waiting_for) AS w FROM public.pipeline_status
-      WHERE waiting_for IS NOT NULL ORDER BY source`).catch(() => ({ rows: [] as Array<{ w: string }> }));
-  return rows.map((r) => r.w as string);
+  try {
+    const { rows } = await warehouse.query(
+      `SELECT format('consistency watermark of %s waits for %s', source, waiting_for) AS w FROM public.pipeline_status
+        WHERE waiting_for IS NOT NULL ORDER BY source`);
+    return rows.map((r) => r.w as string);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return []; // undefined_table
+    return [`cannot read public.pipeline_status: ${(err as Error).message}`];
+  }
 }
 
 async function health(url: string): Promise<string> {

@@ -25,12 +25,24 @@ afterAll(async () => {
   await wh?.drop();
 });
 
-/** A session of its own for a step whose reads are counted: pg_stat_xact_* show what a backend
- *  has not flushed yet, which on PostgreSQL 15 may include its earlier transactions. */
-async function freshSession(): Promise<Client> {
+/**
+ * Runs `sql` (a step) in a session of its own and counts the tuples its transaction read from
+ * cdc.transactions. Its own session: pg_stat_xact_* show what a backend has not flushed yet,
+ * which on PostgreSQL 15 may include its earlier transactions.
+ */
+async function stepReads(sql: string): Promise<{ row: Record<string, unknown>; reads: number }> {
   const c = new Client({ connectionString: wh.processorUrl });
   await c.connect();
-  return c;
+  try {
+    await c.query('BEGIN');
+    const { rows: [row] } = await c.query(sql);
+    const { rows: [read] } = await c.query(
+      "SELECT (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::int AS n FROM pg_stat_xact_user_tables WHERE relid = 'cdc.transactions'::regclass");
+    await c.query('COMMIT');
+    return { row, reads: read.n };
+  } finally {
+    await c.end();
+  }
 }
 
 async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
@@ -196,20 +208,10 @@ describe('a catch-up step', () => {
     const backlog = 3000;
     for (let i = 0; i < backlog / 1000; i++) await writer.write(await transactions(1000));
     await wh.admin.query("UPDATE pg_class SET reltuples = 1, relpages = 518 WHERE oid IN ('cdc.transactions'::regclass, 'cdc.transaction_progress'::regclass)");
-    const c = await freshSession();
-    try {
-      await c.query('BEGIN');
-      const { rows: [w] } = await c.query("SELECT consistent_lsn::text AS lsn, pending FROM cdc.advance_consistency() WHERE topic_prefix = 'dbserver1'");
-      // Tuples this transaction read from cdc.transactions (a nested loop over the passed
-      // transactions per progress row read backlog² of them: 9 million here).
-      const { rows: [read] } = await c.query(
-        "SELECT (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::int AS n FROM pg_stat_xact_user_tables WHERE relid = 'cdc.transactions'::regclass");
-      await c.query('COMMIT');
-      expect(w).toEqual({ lsn: String(lsn + 1n), pending: '0' });
-      expect(read.n).toBeLessThan(20 * backlog);
-    } finally {
-      await c.end();
-    }
+    const { row: w, reads } = await stepReads("SELECT consistent_lsn::text AS lsn, pending FROM cdc.advance_consistency() WHERE topic_prefix = 'dbserver1'");
+    expect(w).toEqual({ lsn: String(lsn + 1n), pending: '0' });
+    // (A nested loop over the passed transactions per progress row read backlog² of them: 9 million here.)
+    expect(reads).toBeLessThan(20 * backlog);
     const left = await wh.admin.query("SELECT (SELECT count(*) FROM cdc.transactions)::int AS t, (SELECT count(*) FROM cdc.transaction_progress)::int AS g, (SELECT count(*) FROM orders_latest)::int AS l");
     expect(left.rows[0]).toEqual({ t: 1, g: 0, l: 30 + backlog });
   });
@@ -237,18 +239,9 @@ describe('a catch-up step', () => {
     // A step not asked to count (the processor's, within a second of the last count) leaves the
     // count as it was and reads no more than the few ENDs it needs from the queue.
     await wh.admin.query("UPDATE cdc.consistency SET pending = 7 WHERE topic_prefix = 'dbserver1'");
-    const c = await freshSession();
-    try {
-      await c.query('BEGIN');
-      const { rows: [u] } = await c.query("SELECT pending FROM cdc.advance_consistency(false) WHERE topic_prefix = 'dbserver1'");
-      const { rows: [read] } = await c.query(
-        "SELECT (coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0))::int AS n FROM pg_stat_xact_user_tables WHERE relid = 'cdc.transactions'::regclass");
-      await c.query('COMMIT');
-      expect(u.pending).toBe('7');
-      expect(read.n).toBeLessThan(100);
-    } finally {
-      await c.end();
-    }
+    const { row: u, reads } = await stepReads("SELECT pending FROM cdc.advance_consistency(false) WHERE topic_prefix = 'dbserver1'");
+    expect(u.pending).toBe('7');
+    expect(reads).toBeLessThan(100);
     expect((await advanceConsistency(stepPool, undefined, false))[0].pending).toBe(7);
     expect((await advanceConsistency(stepPool))[0].pending).toBe(10_000);
   });
