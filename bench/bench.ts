@@ -225,6 +225,12 @@ async function main(): Promise<void> {
       { name: 'kafka', members: () => (kafkaPid ? [{ pid: kafkaPid, rss: 'all' }] : []) },
       { name: 'source-pg', members: () => childrenOf(pidFile(dataDir, 'source-pg')) },
       { name: 'warehouse-pg', members: () => childrenOf(pidFile(dataDir, 'warehouse-pg')) },
+      {
+        // The bench's own sessions in the warehouse (counting arrivals, sampling): not the systems'.
+        name: 'bench-queries',
+        members: async () =>
+          (await whAdmin.query("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'cdc-bench%'")).rows.map((r) => ({ pid: r.pid as number, rss: 'anon' as const })),
+      },
       { name: 'bench-driver', members: () => [{ pid: process.pid, rss: 'all' }] },
     );
     const sampler = new Sampler(groups, 250, 1000);
@@ -412,6 +418,7 @@ async function main(): Promise<void> {
           client: clientCpu,
           backends: backendCpu,
           warehousePg: sampler.cpuSeconds('warehouse-pg', start, end),
+          benchQueries: sampler.cpuSeconds('bench-queries', start, end),
           sourcePg: sampler.cpuSeconds('source-pg', start, end),
           connect: sampler.cpuSeconds('connect', start, end),
           kafka: sampler.cpuSeconds('kafka', start, end),

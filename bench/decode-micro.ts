@@ -1,5 +1,6 @@
-// Micro-benchmark of the decode path (processor/src/decode.ts): real change events read from
-// the stack's topic, decoded again and again by one Decoder, as the processor does.
+// Micro-benchmark of the processor's own CPU per change: real change events read from the
+// stack's topic, decoded again and again by one Decoder (processor/src/decode.ts), then
+// validated and turned into COPY text (validate.ts, stage.ts) in batches, as the writer does.
 //
 //   bash infra/with-env.sh node dist/bench/decode-micro.js [messages=20000] [rounds=15]
 //
@@ -7,7 +8,10 @@
 // back to back (the machine's other work moves every figure).
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { kafkaClient } from '../processor/src/kafka-options';
-import { Decoder } from '../processor/src/decode';
+import { Decoder, type ChangeEvent } from '../processor/src/decode';
+import { validate } from '../processor/src/validate';
+import { stageText, type StagedEvent } from '../processor/src/stage';
+import { loadConfig } from '../processor/src/config';
 import { RegistrySchemas } from '../processor/src/registry';
 import { credentialsFromEnv } from '../processor/src/rest-auth';
 import { TOPIC } from './lib/systems';
@@ -54,17 +58,46 @@ async function main(): Promise<void> {
     kinds.set(d.kind, (kinds.get(d.kind) ?? 0) + 1);
   }
   console.log(`${messages.length} messages: ${[...kinds].map(([k, v]) => `${v} ${k}`).join(', ')}`);
-  const perEvent: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    // CPU time, not wall time: the machine is shared, and GC threads count as cost too.
-    const c0 = process.cpuUsage();
+  report('decode', await rounds_(rounds, messages.length, async () => {
     for (const m of messages) await decoder.decode(TOPIC, m.key, m.value);
-    const c = process.cpuUsage(c0);
-    perEvent.push((c.user + c.system) / messages.length);
+  }));
+
+  // The writer's staging of the same events: validation rules as configured, then COPY text in
+  // batches of 5,000 (the columns of the events' own schema).
+  const { rules } = loadConfig({ ...process.env, WAREHOUSE_DATABASE_URL: process.env.WAREHOUSE_DATABASE_URL || 'postgres://x@127.0.0.1/x' });
+  const staged: StagedEvent[] = [];
+  for (const [i, m] of messages.entries()) {
+    const d = await decoder.decode(TOPIC, m.key, m.value);
+    if (d.kind === 'event') staged.push({ event: d.event, topic: TOPIC, partition: 0, offset: BigInt(i), key: m.key, value: m.value });
   }
-  const sorted = [...perEvent].sort((a, b) => a - b);
-  console.log(`CPU µs/event per round: ${perEvent.map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} µs/event, best ${sorted[0].toFixed(2)}`);
+  if (staged.length) {
+    const columns = staged[staged.length - 1].event.model.columns.map((c) => c.name);
+    report('validate + stage', await rounds_(rounds, staged.length, async () => {
+      for (let i = 0; i < staged.length; i += 5000) {
+        const batch = staged.slice(i, i + 5000).filter((e) => validate(e.event as ChangeEvent, rules) === null);
+        stageText(batch, columns);
+      }
+    }));
+  }
+}
+
+/** CPU µs per item of each round. CPU time, not wall time: the machine is shared, and GC threads
+ *  count as cost too. */
+async function rounds_(rounds: number, items: number, run: () => Promise<void>): Promise<number[]> {
+  const perItem: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const c0 = process.cpuUsage();
+    await run();
+    const c = process.cpuUsage(c0);
+    perItem.push((c.user + c.system) / items);
+  }
+  return perItem;
+}
+
+function report(what: string, perItem: number[]): void {
+  const sorted = [...perItem].sort((a, b) => a - b);
+  console.log(`${what}: CPU µs/event per round: ${perItem.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`${what}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} µs/event, best ${sorted[0].toFixed(2)}`);
 }
 
 main().then(

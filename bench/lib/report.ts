@@ -283,7 +283,9 @@ function profileSection(r: Results): string[] {
     ['processor (the Node.js process)', client],
     ['its PostgreSQL backend(s) in the warehouse (COPY, history append, merge)', backends],
     ['Kafka broker (serving fetches)', num(o.parts.kafka)],
-    ['other warehouse PostgreSQL processes (WAL writer, checkpointer, …)', num(o.parts.warehousePg) - backends],
+    // Runs before this field existed did not split the bench's counts out of the other processes.
+    ['other warehouse PostgreSQL processes (WAL writer, checkpointer, …)', num(o.parts.warehousePg) - backends - (num(o.parts.benchQueries) || 0)],
+    ...(Number.isFinite(num(o.parts.benchQueries)) ? [['the benchmark\'s own queries (counting arrivals)', num(o.parts.benchQueries)] as [string, number]] : []),
   ];
   parts.sort((a, b) => b[1] - a[1]);
   out.push(`During the drain (${n0(r.drain.changes)} changes, ${num(o.drainSec).toFixed(1)} s from start to last row; machine ${Math.round(o.machineBusy * 100)}% busy over both cores), CPU seconds by component:`);
@@ -396,6 +398,7 @@ export function renderResults(r: Results, previous: string): string {
     '- **Cost on the source**: pgbench (TPC-B like) in its own database `bench_pgbench` on the source cluster, dropped afterwards, beside a steady captured load on `orders`: Debezium\'s connector stopped (`PUT /connectors/<name>/stop`, then `/resume`), running with the pipeline keeping up, running with our processor stopped; meanwhile the WAL held by Debezium\'s slot is sampled every second, and the processor\'s catch-up is timed when it starts again.',
     '- **Goals**: computed by `bench/lib/goals.ts` from this run\'s figures only (results.json `goals`); a goal not met names the component that limits it: for freshness the larger leg of ours (Debezium → Kafka or the processor), for the drain the busier of the Node.js process and its warehouse backends, end to end the generator when it cannot offer the rate, else the leg with the larger p99.',
     '- **CPU and memory** from `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS; RssAnon for PostgreSQL backends, whose RSS also counts shared buffers), sampled every 250 ms; threads by name for the sink\'s task in the Connect JVM.',
+    '- **Waiting for arrivals**: the bench counts the arrived row versions in each target (at most every 250 ms, and at least nine times as long as a count took, so a count that scans a grown table uses at most a tenth of a core; no parallel workers); the CPU of these counts is reported apart, never as a system\'s.',
     '- **Profile**: the benchmark\'s processor runs the drain under `node --cpu-prof`; the summary keeps the samples between its first and last batch.',
     '',
     NOTES_MARKER,

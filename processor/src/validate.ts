@@ -63,6 +63,14 @@ export function validate(event: ChangeEvent, rules: Rules): string | null {
   return validationFailure(event, rules)?.reason ?? null;
 }
 
+// Compiled once per pattern, not once per event.
+const patterns = new Map<string, RegExp>();
+function patternOf(source: string): RegExp {
+  let re = patterns.get(source);
+  if (!re) patterns.set(source, (re = new RegExp(source)));
+  return re;
+}
+
 /** What the value breaks of the rule (worded from the rule alone), or null. */
 function brokenBy(r: Rule, v: unknown): string | null {
   switch (r.rule) {
@@ -86,6 +94,6 @@ function brokenBy(r: Rule, v: unknown): string | null {
     case 'oneOf':
       return v !== null && v !== undefined && !r.values.includes(String(v)) ? `not one of ${r.values.join(', ')}` : null;
     case 'pattern':
-      return v !== null && v !== undefined && !new RegExp(r.value).test(String(v)) ? `does not match ${r.value}` : null;
+      return v !== null && v !== undefined && !patternOf(r.value).test(String(v)) ? `does not match ${r.value}` : null;
   }
 }

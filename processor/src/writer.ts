@@ -202,7 +202,8 @@ export class WarehouseWriter {
         result.rejects.push(this.reject(item, event.table, 'validate', invalid, eventJson(event)));
         continue;
       }
-      const conflicts = await this.ensureTables(client, event);
+      // Known schemas without an await: a promise per event is a drain's worth of microtasks.
+      const conflicts = this.planned.get(event.schemaKey) ?? (await this.ensureTables(client, event));
       if (conflicts.length) {
         counts.add(item.topic, event);
         result.rejects.push(this.reject(item, event.table, 'schema', conflicts.join('; '), eventJson(event)));

@@ -1,7 +1,7 @@
 import { tableNameForTopic } from '../src/columns';
 import { parseConnectors } from '../src/capture';
 import { snapshotSignal } from '../src/signals';
-import { captureSource, captures, changeTopics, namedTables, splitList, warehouseTableName, type CaptureSource } from '../src/topics';
+import { captureSource, captures, changeTopics, namedTables, splitList, splitTopic, warehouseTableName, type CaptureSource } from '../src/topics';
 
 const pg = 'io.debezium.connector.postgresql.PostgresConnector';
 const source = (over: Record<string, string> = {}): CaptureSource =>
@@ -18,6 +18,18 @@ describe('warehouse table names', () => {
     expect(tableNameForTopic('shop2.inventory.orders')).toBe('shop2_inventory_orders');
     expect(warehouseTableName('eu.shop-2.public.orders', 'dbserver1')).toBe('eu_shop_2_public_orders');
     expect(warehouseTableName('shop2.public.orders', 'shop2')).toBe('orders');
+  });
+});
+
+describe('topic parts', () => {
+  it('splits prefix, schema and table, the same each time it is asked', () => {
+    expect(splitTopic('shop.eu.public.orders')).toEqual({ prefix: 'shop.eu', schema: 'public', table: 'orders' });
+    expect(splitTopic('shop.eu.public.orders')).toEqual({ prefix: 'shop.eu', schema: 'public', table: 'orders' });
+    expect(splitTopic('dbserver1.transaction')).toBeNull();
+    expect(splitTopic('dbserver1.transaction')).toBeNull();
+    expect(splitTopic('a..b')).toBeNull();
+    // Shared between callers: frozen, so no caller can change what the next one gets.
+    expect(Object.isFrozen(splitTopic('shop.eu.public.orders'))).toBe(true);
   });
 });
 

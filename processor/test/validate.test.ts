@@ -38,6 +38,12 @@ describe('validation rules', () => {
     expect(reason).not.toContain('4111');
   });
 
+  it('judges every event by a pattern rule alike (one compiled expression serves them all)', () => {
+    const rules = { t: [{ column: 'note', rule: 'pattern', value: '^[a-z]+$' } as Rule] };
+    const verdicts = ['abc', 'ABC', 'abc', 'a1', 'xyz'].map((note) => validate({ ...event({ ...good, note }), table: 't' }, rules));
+    expect(verdicts).toEqual([null, 'note: does not match ^[a-z]+$', null, 'note: does not match ^[a-z]+$', null]);
+  });
+
   it('gives the failing column, rule and value separately (for debug logs)', () => {
     expect(validationFailure(event({ ...good, amount: '-0.01' }), rules)).toEqual({ column: 'amount', rule: 'min', reason: 'amount: below min 0', value: '-0.01' });
     expect(validationFailure(event(good), rules)).toBeNull();
