@@ -6,7 +6,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaClient } from '../processor/src/kafka-options';
-import { closeAll, source, stackEnv, warehouse, waitFor } from './lib/stack';
+import { spawnSync } from 'child_process';
+import { REPO, closeAll, source, stackEnv, warehouse, waitFor } from './lib/stack';
 import { captureTable, type CapturedTable } from './lib/processes';
 
 const table = `e2e_bad_${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -63,6 +64,9 @@ describe('bad input', () => {
     // Analysts see that something was held back, without the raw payload.
     const summary = await warehouse().query('SELECT reason FROM rejected_events_summary WHERE id = $1', [r1.id]);
     expect(summary.rows[0].reason).toBe(r1.reason);
+    // And make status counts what was held back in the last hour (other tests' rejects may rank higher).
+    const status = spawnSync('bash', [path.join(REPO, 'infra/status.sh')], { cwd: REPO, encoding: 'utf8', timeout: 60_000 }).stdout;
+    expect(status).toMatch(/^rejected events: [\d,]+( or more)? in the last hour \(.+\); see public\.rejected_events_summary$/m);
   });
 
   it('rejects a message that is not Avro at all, and the next change still arrives', async () => {

@@ -2,6 +2,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { REPO, stackEnv } from './lib/stack';
+import { freePort } from './lib/processes';
 
 function runProcessor(env: Record<string, string>) {
   const r = spawnSync('node', [path.join(REPO, 'dist/processor/src/main.js')], {
@@ -25,6 +26,15 @@ describe('processor start-up errors', () => {
     expect(r.stderr.split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message);
     expect(r.stderr + r.stdout).not.toContain('hunter2');
+  });
+
+  // Following capture (CONNECT_URL), Kafka is first met when the topics are listed: its error names
+  // a host and port only, so the line must say which setting holds them.
+  it('names KAFKA_BOOTSTRAP_SERVERS when Kafka is not there', async () => {
+    const r = runProcessor({ ...stackEnv(), KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1', PROCESSOR_PORT: String(await freePort()) });
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^processor: cannot reach Kafka at 127\.0\.0\.1:1 \(KAFKA_BOOTSTRAP_SERVERS\): /);
   });
 
   it('names a port that is already taken', () => {

@@ -70,6 +70,25 @@ consistency_status() {
   done <<<"$rows"
 }
 
+# Events the processor held back in the last hour (cdc.rejected_events), most frequent reasons
+# first: a column type change rejects every later event of its table, and nothing else shows it.
+rejects_status() {
+  local rows total=0 table stage reason n shown=""
+  # The newest 10,000 by id (its index), not a scan of every reject ever kept.
+  rows=$(psql_url "$WAREHOUSE_DATABASE_URL" -At -F '|' -c "SELECT coalesce(source_table, '?'), stage, left(reason, 120), count(*) FROM (SELECT * FROM cdc.rejected_events ORDER BY id DESC LIMIT 10000) AS r WHERE rejected_at > now() - interval '1 hour' GROUP BY 1, 2, 3 ORDER BY 4 DESC" 2>/dev/null) || return 0
+  while IFS='|' read -r table stage reason n; do
+    [[ -n $table ]] || continue
+    total=$((total + n))
+    [[ $(grep -o ';' <<<"$shown" | wc -l) -lt 3 ]] && shown+="${shown:+ }$table/$stage ×$n: $reason;"
+  done <<<"$rows"
+  if (( total == 0 )); then
+    echo "rejected events: none in the last hour"
+  else
+    (( total >= 10000 )) && total="10,000 or more"
+    echo "rejected events: $total in the last hour (${shown%;}); see public.rejected_events_summary"
+  fi
+}
+
 cdc_init
 export_env
 set +e
@@ -87,6 +106,7 @@ connect_status || rc=1
 slots_status || rc=1
 processor_status || rc=1
 consistency_status
+rejects_status
 if is_cluster; then
   # Partition leaders and in-sync replicas, and which processor holds which partitions.
   node "$INFRA_DIR/cluster-status.js" "$KAFKA_BOOTSTRAP_SERVERS" "${PROCESSOR_GROUP_ID:-cdc-warehouse}" || rc=1

@@ -6,7 +6,7 @@ import { Kafka, logLevel, type Admin, type KafkaConfig } from 'kafkajs';
 import type { CapturedTables, Refusals } from './captured-tables';
 import type { Logger } from './log';
 import { authHeaders, type BasicCredentials } from './rest-auth';
-import { SignalSender, snapshotSignal } from './signals';
+import { SignalSender, dataCollection, snapshotSignal } from './signals';
 import { captureSource, captures, changeTopics, transactionTopics, namedTables, sameTopics, sourceOfTopic, type CaptureSource } from './topics';
 
 export interface ConnectorState {
@@ -275,7 +275,7 @@ export class CaptureFollower {
     if (!ready.length) return;
     const collections = ready.map((p) => `${p.schema}.${p.table}`);
     const taken = await this.record.request(ready.map((p) => p.topic), async (topics) => {
-      const names = ready.filter((p) => topics.includes(p.topic)).map((p) => `${p.schema}.${p.table}`);
+      const names = ready.filter((p) => topics.includes(p.topic)).map((p) => dataCollection(p.schema, p.table));
       await this.signals.send(src.signalTopic, snapshotSignal(src.prefix, names));
     });
     if (taken.length) {

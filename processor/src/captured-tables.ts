@@ -4,7 +4,7 @@
 // snapshot and every processor instance sees the same names.
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './pool-client';
-import { captures, splitTopic, warehouseTableName, type CaptureSource } from './topics';
+import { captures, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from './topics';
 
 export interface PendingSnapshot {
   topic: string;
@@ -66,7 +66,8 @@ export class CapturedTables {
     await this.inLock(async (c) => {
       const known = (await c.query('SELECT 1 FROM cdc.captured_tables WHERE topic_prefix = $1 LIMIT 1', [src.prefix])).rowCount! > 0;
       for (const { schema, table } of named) {
-        const topic = `${src.prefix}.${schema}.${table}`;
+        // Debezium's topic for it (a table `Weird Things` writes to `….Weird_Things`); source_table keeps the real name.
+        const topic = `${src.prefix}.${topicSafe(schema)}.${topicSafe(table)}`;
         const inserted = await c.query(
           `INSERT INTO cdc.captured_tables (topic, connector, topic_prefix, source_table, warehouse_table, snapshot_pending, snapshot_reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,

@@ -20,6 +20,7 @@ import { startPosition, tpKey, type TopicPartition } from './offsets';
 import { backoffDelay, retryUntilStopped, sleep } from './retry';
 import { sameTopics, tableNameForTopic } from './topics';
 import type { BatchItem, BatchResult, WarehouseWriter } from './writer';
+import { RejectLog } from './rejects';
 
 /** How often the offsets written to the warehouse are committed to Kafka too (for lag tools). */
 export const KAFKA_COMMIT_INTERVAL_MS = 1000;
@@ -64,6 +65,8 @@ export class Pipeline {
   private offsetsFailingSince: number | null = null;
   private paused = false;
   private lastBatchAt: string | null = null;
+  /** The first reject of each reason is logged, then a line a minute with the count. */
+  private readonly rejectLog = new RejectLog();
 
   constructor(
     private readonly opts: PipelineOptions,
@@ -400,7 +403,13 @@ export class Pipeline {
     }
     for (const r of result.rejects) {
       this.metrics.rejected.inc({ table: r.table, stage: r.stage });
-      this.log.warn('event rejected', { table: r.table, stage: r.stage, reason: r.reason, topic: r.topic, partition: r.partition, offset: r.offset });
+      const logged = this.rejectLog.take(r);
+      if (logged) {
+        this.log.warn('event rejected', {
+          table: r.table, stage: r.stage, reason: r.reason, topic: r.topic, partition: r.partition, offset: r.offset,
+          ...(logged.notLoggedSince ? { sameRejectedSinceLastLine: logged.notLoggedSince } : {}),
+        });
+      }
       // Reasons name the column and rule, not row values; the event itself only at debug level.
       this.log.debug('rejected event payload', { topic: r.topic, partition: r.partition, offset: r.offset, payload: r.payload });
     }

@@ -35,3 +35,28 @@ export async function insertRejects(client: ClientBase, rejects: Reject[]): Prom
     ],
   );
 }
+
+/**
+ * Which rejects to log: the first of each (table, stage, reason), then at most one a minute with
+ * the count of the same ones since. A column type change rejects every later event of its table,
+ * thousands a minute under load: one line each buried everything else in the log.
+ */
+export class RejectLog {
+  private readonly seen = new Map<string, { loggedAt: number; since: number }>();
+
+  constructor(private readonly everyMs = 60_000) {}
+
+  /** null: count it, do not log; else log it, with how many of the same were not logged since. */
+  take(r: Pick<Reject, 'table' | 'stage' | 'reason'>, now = Date.now()): { notLoggedSince: number } | null {
+    const key = `${r.table}\u0000${r.stage}\u0000${r.reason}`;
+    const s = this.seen.get(key);
+    if (s && now - s.loggedAt < this.everyMs) {
+      s.since++;
+      return null;
+    }
+    // Reasons are few (column and rule, never a value); a bound all the same.
+    if (!s && this.seen.size >= 10_000) this.seen.clear();
+    this.seen.set(key, { loggedAt: now, since: 0 });
+    return { notLoggedSince: s?.since ?? 0 };
+  }
+}

@@ -10,6 +10,14 @@ export interface SignalMessage {
   value: string;
 }
 
+/** A table as a signal's data collection: Debezium parses it as a table identifier, and a name
+ *  that is not a plain one (`Weird Things`) fails unquoted ("Unable to parse table identifier …
+ *  Skipping it", and no snapshot), so such parts are double-quoted. */
+export function dataCollection(schema: string, table: string): string {
+  const part = (p: string) => (/^[A-Za-z_][A-Za-z0-9_$]*$/.test(p) ? p : `"${p.replace(/"/g, '""')}"`);
+  return `${part(schema)}.${part(table)}`;
+}
+
 /** `execute-snapshot` of type incremental for `schema.table` names. */
 export function snapshotSignal(prefix: string, dataCollections: string[], id: string = crypto.randomUUID()): SignalMessage {
   return {

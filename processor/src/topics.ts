@@ -96,15 +96,33 @@ export interface CaptureSource {
 
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 
-/** Debezium compiles each entry case-insensitively and requires the whole name to match. */
+/**
+ * Debezium's topic name part for a schema or table name: Kafka allows only ASCII letters, digits,
+ * `.`, `_` and `-` in topic names, and Debezium puts `_` for every other character (its log:
+ * "… isn't a valid topic name, replacing it with …"): table `Weird Things` → topic `….Weird_Things`.
+ */
+export function topicSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** An include/exclude pattern as it reads against topic names: what topicSafe would replace,
+ *  replaced, but not the pattern's own syntax (`\`, `*`, `[`, …). */
+function topicSafePattern(pattern: string): string {
+  return pattern.replace(/[^A-Za-z0-9._\-\\*+?()[\]{}|^$]/g, '_');
+}
+
+/** Whether a pattern of a Debezium list matches `name` (a real name, or one read from a topic,
+ *  which Debezium made topic-safe: the pattern is then tried topic-safe too). Debezium compiles
+ *  each entry case-insensitively and requires the whole name to match. */
 function matchesAny(patterns: string[], name: string): boolean {
-  return patterns.some((p) => {
+  const test = (p: string) => {
     try {
       return new RegExp(`^(?:${p})$`, 'i').test(name);
     } catch {
       return false;
     }
-  });
+  };
+  return patterns.some((p) => test(p) || (topicSafePattern(p) !== p && test(topicSafePattern(p))));
 }
 
 /** Whether the connector captures `schema.table`, by Debezium's filter rules. */
@@ -186,7 +204,8 @@ export function transactionTopics(sources: CaptureSource[], existing: Iterable<s
 export function namedTables(src: CaptureSource): Array<{ schema: string; table: string }> {
   const out: Array<{ schema: string; table: string }> = [];
   for (const entry of src.tableInclude) {
-    const m = /^([A-Za-z_][A-Za-z0-9_$]*)\\?\.([A-Za-z_][A-Za-z0-9_$]*)$/.exec(entry);
+    // Any name without the syntax of a pattern: `public.Weird Things` names one table too.
+    const m = /^([^.\\*+?()[\]{}|^]+)\\?\.([^.\\*+?()[\]{}|^]+)$/.exec(entry);
     if (m && captures(src, m[1], m[2])) out.push({ schema: m[1], table: m[2] });
   }
   return out;

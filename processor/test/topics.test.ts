@@ -1,7 +1,7 @@
 import { tableNameForTopic } from '../src/columns';
 import { parseConnectors } from '../src/capture';
-import { snapshotSignal } from '../src/signals';
-import { captureSource, captures, changeTopics, namedTables, splitList, splitTopic, warehouseTableName, type CaptureSource } from '../src/topics';
+import { dataCollection, snapshotSignal } from '../src/signals';
+import { captureSource, captures, changeTopics, namedTables, splitList, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from '../src/topics';
 
 const pg = 'io.debezium.connector.postgresql.PostgresConnector';
 const source = (over: Record<string, string> = {}): CaptureSource =>
@@ -77,6 +77,21 @@ describe('change topics of Debezium connectors', () => {
     ]);
   });
 
+  // Debezium writes table `Weird Things` to topic dbserver1.public.Weird_Things (Kafka refuses the
+  // space): the include list's real name must still find that topic, and name the table.
+  it('find the topic of a table whose name Kafka does not take as it is', () => {
+    expect(topicSafe('Weird Things')).toBe('Weird_Things');
+    expect(topicSafe('façade-2.x')).toBe('fa_ade-2.x');
+    const s = source({ 'table.include.list': 'public.orders,public.Weird Things,sales.Ümsatz.*' });
+    expect(changeTopics([s], ['dbserver1.public.orders', 'dbserver1.public.Weird_Things', 'dbserver1.sales._msatz_2026', 'dbserver1.public.Weird_Other']))
+      .toEqual(['dbserver1.public.Weird_Things', 'dbserver1.public.orders', 'dbserver1.sales._msatz_2026']);
+    expect(captures(s, 'public', 'Weird Things')).toBe(true);
+    expect(namedTables(s)).toEqual([{ schema: 'public', table: 'orders' }, { schema: 'public', table: 'Weird Things' }]);
+    // Excluded the same way.
+    const ex = source({ 'table.include.list': '', 'table.exclude.list': 'public.Weird Things' });
+    expect(changeTopics([ex], ['dbserver1.public.orders', 'dbserver1.public.Weird_Things'])).toEqual(['dbserver1.public.orders']);
+  });
+
   it('splits Debezium lists on unescaped commas', () => {
     expect(splitList('a.b, c\\,d ,,e')).toEqual(['a.b', 'c,d', 'e']);
     expect(splitList(undefined)).toEqual([]);
@@ -119,5 +134,11 @@ describe('the incremental snapshot signal', () => {
     const m = snapshotSignal('dbserver1', ['public.items'], 'id-1');
     expect(m.key).toBe('dbserver1');
     expect(JSON.parse(m.value)).toEqual({ id: 'id-1', type: 'execute-snapshot', data: { 'data-collections': ['public.items'], type: 'incremental' } });
+  });
+
+  it('quotes a name Debezium would not parse as a table identifier', () => {
+    expect(dataCollection('public', 'items')).toBe('public.items');
+    expect(dataCollection('public', 'Weird Things')).toBe('public."Weird Things"');
+    expect(dataCollection('Sales 2026', 'say "hi"')).toBe('"Sales 2026"."say ""hi"""');
   });
 });

@@ -109,6 +109,14 @@ const EVENT_ORDER_DESC = 'source_lsn DESC NULLS LAST, kafka_partition DESC, kafk
  *   history and last-event rules do not apply to them (duplicates still count).
  */
 export async function checkFacts(client: Client, limit: number, excuse: readonly string[] = []): Promise<FactCheck> {
+  // A source TRUNCATE (recorded in orders_truncates once the table has had one) ends every row
+  // before it, without a delete event per row: a key whose last event precedes the last truncate
+  // is rightly absent from orders_latest, and a key created again after one starts anew.
+  const truncated = (await client.query<{ t: boolean }>("SELECT to_regclass('public.orders_truncates') IS NOT NULL AS t")).rows[0].t;
+  const lastTruncate = truncated ? '(SELECT max(source_lsn) FROM public.orders_truncates)' : 'NULL::bigint';
+  const truncatedBetween = truncated
+    ? 'EXISTS (SELECT FROM public.orders_truncates AS t WHERE t.source_lsn > ev.prev_lsn AND t.source_lsn < ev.source_lsn)'
+    : 'false';
   const totals = await client.query<{ op: string; n: string }>('SELECT op, count(*)::text AS n FROM public.orders_fact GROUP BY op');
   const byOp: Record<string, number> = {};
   for (const r of totals.rows) byOp[r.op] = Number(r.n);
@@ -134,7 +142,7 @@ export async function checkFacts(client: Client, limit: number, excuse: readonly
        FROM public.orders_fact WHERE order_id <> ALL($2::bigint[])
        ORDER BY order_id, op, source_lsn, kafka_partition, kafka_offset),
      ev AS (
-       SELECT order_id, op, source_lsn, lag(op) OVER w AS prev_op, row_number() OVER w AS n
+       SELECT order_id, op, source_lsn, lag(op) OVER w AS prev_op, lag(source_lsn) OVER w AS prev_lsn, row_number() OVER w AS n
        FROM once WINDOW w AS (PARTITION BY order_id ORDER BY ${EVENT_ORDER})),
      bad AS (
        SELECT DISTINCT ON (order_id) order_id, op, prev_op, source_lsn,
@@ -142,7 +150,7 @@ export async function checkFacts(client: Client, limit: number, excuse: readonly
                    WHEN prev_op = 'd' THEN 'event after a delete'
                    ELSE 'create of a row that already exists' END AS rule
        FROM ev
-       WHERE (n = 1 AND op NOT IN ('c', 'r')) OR (prev_op = 'd' AND op <> 'c') OR (op = 'c' AND n > 1 AND prev_op <> 'd')
+       WHERE (n = 1 AND op NOT IN ('c', 'r')) OR (prev_op = 'd' AND op <> 'c') OR (op = 'c' AND n > 1 AND prev_op <> 'd' AND NOT ${truncatedBetween})
        ORDER BY order_id, n)
      SELECT order_id::text AS id, op, prev_op, source_lsn::text AS lsn, rule, count(*) OVER ()::text AS keys_total
      FROM bad ORDER BY order_id LIMIT $1`,
@@ -153,7 +161,7 @@ export async function checkFacts(client: Client, limit: number, excuse: readonly
   // (a gap at the end of a key's history) and a latest row that no event explains.
   const last = await client.query<{ id: string; last_op: string | null; in_latest: boolean; rule: string; keys_total: string }>(
     `WITH last AS (
-       SELECT DISTINCT ON (order_id) order_id, op, md5(${ROW_TEXT}) AS h
+       SELECT DISTINCT ON (order_id) order_id, op, md5(${ROW_TEXT}) AS h, coalesce(source_lsn < ${lastTruncate}, false) AS truncated
        FROM public.orders_fact WHERE order_id <> ALL($2::bigint[]) ORDER BY order_id, ${EVENT_ORDER_DESC}),
      cur AS (SELECT order_id, md5(${ROW_TEXT}) AS h FROM public.orders_latest WHERE order_id <> ALL($2::bigint[])),
      bad AS (
@@ -161,9 +169,11 @@ export async function checkFacts(client: Client, limit: number, excuse: readonly
               CASE WHEN l.order_id IS NULL THEN 'in orders_latest but no event in orders_fact'
                    WHEN c.order_id IS NULL THEN 'last event is not a delete but the row is missing from orders_latest'
                    WHEN l.op = 'd' THEN 'last event is a delete but the row is in orders_latest'
+                   WHEN l.truncated THEN 'a TRUNCATE came after its last event but the row is in orders_latest'
                    ELSE 'orders_latest differs from the last event' END AS rule
        FROM last l FULL JOIN cur c ON c.order_id = l.order_id
-       WHERE (c.order_id IS NULL AND l.op <> 'd') OR (c.order_id IS NOT NULL AND (l.order_id IS NULL OR l.op = 'd' OR l.h <> c.h)))
+       WHERE (c.order_id IS NULL AND l.op <> 'd' AND NOT l.truncated)
+          OR (c.order_id IS NOT NULL AND (l.order_id IS NULL OR l.op = 'd' OR l.truncated OR l.h <> c.h)))
      SELECT order_id::text AS id, last_op, in_latest, rule, count(*) OVER ()::text AS keys_total FROM bad ORDER BY order_id LIMIT $1`,
     [limit, excuse],
   );

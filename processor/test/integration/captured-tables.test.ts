@@ -61,6 +61,21 @@ describe('cdc.captured_tables', () => {
     expect(row.rows).toEqual([{ requested: true, snapshot_reason: 'added to table.include.list' }]);
   });
 
+  it('records a table whose name Kafka does not take under the topic Debezium writes it to, keeping its real name for the snapshot', async () => {
+    const record = new CapturedTables(pool);
+    try {
+      await sync(record, src('public.a', 'odd'));
+      await sync(record, src('public.a,public.Weird Things', 'odd'));
+      const row = await wh.admin.query("SELECT topic, source_table, warehouse_table, snapshot_pending FROM cdc.captured_tables WHERE topic_prefix = 'odd' AND source_table <> 'public.a'");
+      expect(row.rows).toEqual([{ topic: 'odd.public.Weird_Things', source_table: 'public.Weird Things', warehouse_table: 'odd_public_Weird_Things', snapshot_pending: true }]);
+      // The topic, once it exists, is the same row: the real name stays.
+      expect(await record.claim([{ topic: 'odd.public.Weird_Things', connector: 'odd-source' }])).toEqual(new Map());
+      expect(await pendingTables(record, 'odd')).toEqual(['public.Weird Things']);
+    } finally {
+      await wh.admin.query("DELETE FROM cdc.captured_tables WHERE topic_prefix = 'odd'");
+    }
+  });
+
   it('a send that fails leaves the snapshot pending', async () => {
     const record = new CapturedTables(pool);
     await sync(record, src('public.a,public.b,public.d'));
