@@ -56,6 +56,10 @@ it('waits for an unreachable registry and then loads every row, rejecting none',
   await waitFor('the processor retrying the unreachable registry', async () => retried() || (await rejects()).length > 0, 120_000, 200);
   expect(await rejects()).toEqual([]);
   await source().query(`INSERT INTO ${table} VALUES (2, 0.01)`);
+  // /health says what it waits for (503), instead of ok while nothing moves.
+  const waiting = await fetch(`${captured.processor.url}/health`);
+  expect(waiting.status).toBe(503);
+  expect(((await waiting.json()) as { registry: string }).registry).toMatch(/^unreachable since /);
 
   forwarder = await openForwarder(port);
   const one = await waitFor('row 1 once the registry answers', () => latest(1), 120_000, 200);
@@ -63,4 +67,6 @@ it('waits for an unreachable registry and then loads every row, rejecting none',
   const two = await waitFor('row 2', () => latest(2), 60_000, 200);
   expect(two.amount).toBe('0.01');
   expect(await rejects()).toEqual([]);
+  const healthy = await fetch(`${captured.processor.url}/health`);
+  expect(((await healthy.json()) as { registry: string }).registry).toBe('ok');
 });

@@ -65,6 +65,8 @@ export class Pipeline {
   private offsetsFailingSince: number | null = null;
   private paused = false;
   private lastBatchAt: string | null = null;
+  /** Since when decoding has waited for an unreachable schema registry (null: it answers). */
+  private registryFailingSince: number | null = null;
   /** The first reject of each reason is logged, then a line a minute with the count. */
   private readonly rejectLog = new RejectLog();
 
@@ -377,9 +379,16 @@ export class Pipeline {
     const decoded = await retryUntilStopped(() => this.decoder.decode(topic, m.key, m.value), {
       maxBackoffMs: this.opts.maxBackoffMs,
       stop: () => this.stopping,
-      onError: (err, attempt) => this.log.warn('schema registry unavailable; retrying', { error: err, code: (err as { code?: unknown })?.code, attempt }),
+      onError: (err, attempt) => {
+        this.registryFailingSince ??= Date.now();
+        this.log.warn('schema registry unavailable; retrying', { error: err, code: (err as { code?: unknown })?.code, attempt });
+      },
       between: heartbeat,
     });
+    if (decoded && this.registryFailingSince !== null) {
+      this.log.info('schema registry answers again', { waitedSeconds: Math.round((Date.now() - this.registryFailingSince) / 1000) });
+      this.registryFailingSince = null;
+    }
     return decoded ?? null;
   }
 
@@ -465,11 +474,14 @@ export class Pipeline {
 
   health(): { ok: boolean; [k: string]: unknown } {
     const since = [this.offsetsFailingSince, ...this.lanes.map((l) => l.failingSince)].filter((t): t is number => t !== null);
+    // Waiting for the registry loses nothing, but nothing moves either: not healthy.
+    const registry = this.registryFailingSince;
     return {
-      ok: this.running && since.length === 0 && !this.stopping,
+      ok: this.running && since.length === 0 && registry === null && !this.stopping,
       consuming: this.running,
       topics: this.topics,
       warehouse: since.length === 0 ? 'ok' : `failing since ${new Date(Math.min(...since)).toISOString()}`,
+      registry: registry === null ? 'ok' : `unreachable since ${new Date(registry).toISOString()}`,
       lastBatchAt: this.lastBatchAt,
     };
   }
