@@ -73,19 +73,22 @@ consistency_status() {
 # Events the processor held back in the last hour (cdc.rejected_events), most frequent reasons
 # first: a column type change rejects every later event of its table, and nothing else shows it.
 rejects_status() {
-  local rows total=0 table stage reason n shown=""
-  # The newest 10,000 by id (its index), not a scan of every reject ever kept.
-  rows=$(psql_url "$WAREHOUSE_DATABASE_URL" -At -F '|' -c "SELECT coalesce(source_table, '?'), stage, left(reason, 120), count(*) FROM (SELECT * FROM cdc.rejected_events ORDER BY id DESC LIMIT 10000) AS r WHERE rejected_at > now() - interval '1 hour' GROUP BY 1, 2, 3 ORDER BY 4 DESC" 2>/dev/null) || return 0
-  while IFS='|' read -r table stage reason n; do
-    [[ -n $table ]] || continue
+  local rows total=0 entries=0 n stage table reason shown=""
+  # The newest 10,000 by id (its index), not a scan of every reject ever kept. The count comes
+  # first and is checked to be a number; '|' and line breaks in names and reasons (a pattern
+  # rule, a database error) are replaced, so a field never spills into the next or into $(( )).
+  rows=$(psql_url "$WAREHOUSE_DATABASE_URL" -At -F '|' -c "SELECT count(*), stage, translate(coalesce(source_table, '?'), E'|\\n\\r', '/  '), translate(left(reason, 120), E'|\\n\\r', '/  ') FROM (SELECT * FROM cdc.rejected_events ORDER BY id DESC LIMIT 10000) AS r WHERE rejected_at > now() - interval '1 hour' GROUP BY 2, 3, 4 ORDER BY 1 DESC" 2>/dev/null) || return 0
+  while IFS='|' read -r n stage table reason; do
+    [[ $n =~ ^[0-9]+$ ]] || continue
     total=$((total + n))
-    [[ $(grep -o ';' <<<"$shown" | wc -l) -lt 3 ]] && shown+="${shown:+ }$table/$stage ×$n: $reason;"
+    entries=$((entries + 1))
+    (( entries <= 3 )) && shown+="${shown:+; }$table/$stage ×$n: $reason"
   done <<<"$rows"
   if (( total == 0 )); then
     echo "rejected events: none in the last hour"
   else
     (( total >= 10000 )) && total="10,000 or more"
-    echo "rejected events: $total in the last hour (${shown%;}); see public.rejected_events_summary"
+    echo "rejected events: $total in the last hour ($shown); see public.rejected_events_summary"
   fi
 }
 

@@ -4,7 +4,7 @@
 // snapshot and every processor instance sees the same names.
 import type { Pool, PoolClient } from 'pg';
 import { inTransaction } from './pool-client';
-import { captures, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from './topics';
+import { captures, noteRealCollection, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from './topics';
 
 export interface PendingSnapshot {
   topic: string;
@@ -68,6 +68,7 @@ export class CapturedTables {
       for (const { schema, table } of named) {
         // Debezium's topic for it (a table `Weird Things` writes to `….Weird_Things`); source_table keeps the real name.
         const topic = `${src.prefix}.${topicSafe(schema)}.${topicSafe(table)}`;
+        if (topicSafe(schema) !== schema || topicSafe(table) !== table) noteRealCollection(topic, `${schema}.${table}`);
         const inserted = await c.query(
           `INSERT INTO cdc.captured_tables (topic, connector, topic_prefix, source_table, warehouse_table, snapshot_pending, snapshot_reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
@@ -75,8 +76,8 @@ export class CapturedTables {
         );
         if (inserted.rowCount) continue;
         await c.query(
-          `UPDATE cdc.captured_tables SET removed_at = NULL, snapshot_pending = true, snapshot_reason = 'back in table.include.list', connector = $2
-           WHERE topic = $1 AND removed_at IS NOT NULL`, [topic, src.connector]);
+          `UPDATE cdc.captured_tables SET removed_at = NULL, snapshot_pending = true, snapshot_reason = 'back in table.include.list', connector = $2, source_table = $3
+           WHERE topic = $1 AND removed_at IS NOT NULL`, [topic, src.connector, `${schema}.${table}`]);
       }
       const { rows } = await c.query<{ topic: string; source_table: string }>(
         'SELECT topic, source_table FROM cdc.captured_tables WHERE topic_prefix = $1 AND removed_at IS NULL', [src.prefix]);

@@ -186,9 +186,10 @@ async function main(): Promise<void> {
     try {
       await follower.start();
     } catch (err) {
-      // Kafka's errors (kafkajs names them KafkaJS…) say a host and port, not which setting holds them.
+      // Kafka's errors (kafkajs names them KafkaJS…: unreachable, refused credentials, ACLs) say a
+      // host and port at most, not which setting holds them.
       const e = err as Error;
-      if (e?.name?.startsWith('KafkaJS')) fail(`cannot reach Kafka at ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${e.message}`);
+      if (e?.name?.startsWith('KafkaJS')) fail(`Kafka at ${config.kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS): ${e.message}`);
       fail(`cannot follow capture: ${e?.message}`);
     }
   } else {

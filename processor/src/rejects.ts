@@ -39,7 +39,8 @@ export async function insertRejects(client: ClientBase, rejects: Reject[]): Prom
 /**
  * Which rejects to log: the first of each (table, stage, reason), then at most one a minute with
  * the count of the same ones since. A column type change rejects every later event of its table,
- * thousands a minute under load: one line each buried everything else in the log.
+ * thousands a minute under load: one line each buried everything else in the log. The count of
+ * the last minute is told by the next one of that reason (cdc.rejected_events has them all).
  */
 export class RejectLog {
   private readonly seen = new Map<string, { loggedAt: number; since: number }>();
@@ -54,7 +55,8 @@ export class RejectLog {
       s.since++;
       return null;
     }
-    // Reasons are few (column and rule, never a value); a bound all the same.
+    // Validate and schema reasons are few (column and rule, never a value); load and decode
+    // reasons may carry a value, so each may be its own key: bounded all the same.
     if (!s && this.seen.size >= 10_000) this.seen.clear();
     this.seen.set(key, { loggedAt: now, since: 0 });
     return { notLoggedSince: s?.since ?? 0 };

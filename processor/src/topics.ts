@@ -105,16 +105,35 @@ export function topicSafe(name: string): string {
   return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
+// Topics whose table's real name Debezium changed to name the topic, with that name as the
+// include list gives it (CapturedTables.sync notes them). Debezium's END records count a
+// transaction's events under the real name, so the writer must count its progress under it too.
+const realCollections = new Map<string, string>();
+
+export function noteRealCollection(topic: string, collection: string): void {
+  realCollections.set(topic, collection);
+}
+
+/** `schema.table` as Debezium names the topic's table in END records: the real name where it
+ *  differs from the topic's (noted above), else the topic's. Null for other topic shapes. */
+export function collectionOf(topic: string): string | null {
+  const real = realCollections.get(topic);
+  if (real !== undefined) return real;
+  const parts = splitTopic(topic);
+  return parts ? `${parts.schema}.${parts.table}` : null;
+}
+
 /** An include/exclude pattern as it reads against topic names: what topicSafe would replace,
  *  replaced, but not the pattern's own syntax (`\`, `*`, `[`, …). */
 function topicSafePattern(pattern: string): string {
-  return pattern.replace(/[^A-Za-z0-9._\-\\*+?()[\]{}|^$]/g, '_');
+  return pattern.replace(/[^A-Za-z0-9._\-\\*+?()[\]{}|^$:=!<>,]/g, '_');
 }
 
-/** Whether a pattern of a Debezium list matches `name` (a real name, or one read from a topic,
- *  which Debezium made topic-safe: the pattern is then tried topic-safe too). Debezium compiles
- *  each entry case-insensitively and requires the whole name to match. */
-function matchesAny(patterns: string[], name: string): boolean {
+/** Whether a pattern of a Debezium list matches `name`. Debezium compiles each entry
+ *  case-insensitively and requires the whole name to match. `topicSafeToo`: `name` may be read
+ *  from a topic, which Debezium made topic-safe, so the pattern is tried topic-safe too (include
+ *  lists only: an exclude entry `public.audit log` must not exclude a real `public.audit_log`). */
+function matchesAny(patterns: string[], name: string, topicSafeToo = false): boolean {
   const test = (p: string) => {
     try {
       return new RegExp(`^(?:${p})$`, 'i').test(name);
@@ -122,7 +141,7 @@ function matchesAny(patterns: string[], name: string): boolean {
       return false;
     }
   };
-  return patterns.some((p) => test(p) || (topicSafePattern(p) !== p && test(topicSafePattern(p))));
+  return patterns.some((p) => test(p) || (topicSafeToo && topicSafePattern(p) !== p && test(topicSafePattern(p))));
 }
 
 /** Whether the connector captures `schema.table`, by Debezium's filter rules. */
@@ -130,9 +149,9 @@ export function captures(src: CaptureSource, schema: string, table: string): boo
   if (SYSTEM_SCHEMAS.has(schema)) return false;
   const name = `${schema}.${table}`;
   if (src.signalCollection && src.signalCollection.toLowerCase() === name.toLowerCase()) return false;
-  if (src.schemaInclude.length && !matchesAny(src.schemaInclude, schema)) return false;
+  if (src.schemaInclude.length && !matchesAny(src.schemaInclude, schema, true)) return false;
   if (src.schemaExclude.length && matchesAny(src.schemaExclude, schema)) return false;
-  if (src.tableInclude.length) return matchesAny(src.tableInclude, name);
+  if (src.tableInclude.length) return matchesAny(src.tableInclude, name, true);
   return !matchesAny(src.tableExclude, name);
 }
 
@@ -204,8 +223,9 @@ export function transactionTopics(sources: CaptureSource[], existing: Iterable<s
 export function namedTables(src: CaptureSource): Array<{ schema: string; table: string }> {
   const out: Array<{ schema: string; table: string }> = [];
   for (const entry of src.tableInclude) {
-    // Any name without the syntax of a pattern: `public.Weird Things` names one table too.
-    const m = /^([^.\\*+?()[\]{}|^]+)\\?\.([^.\\*+?()[\]{}|^]+)$/.exec(entry);
+    // Any name without the syntax of a pattern: `public.Weird Things` names one table too. Not
+    // quotes (Debezium takes `"x"` literally) nor spaces at either end of a part (no such table).
+    const m = /^([^.\\*+?()[\]{}|^"\s](?:[^.\\*+?()[\]{}|^"]*[^.\\*+?()[\]{}|^"\s])?)\\?\.([^.\\*+?()[\]{}|^"\s](?:[^.\\*+?()[\]{}|^"]*[^.\\*+?()[\]{}|^"\s])?)$/.exec(entry);
     if (m && captures(src, m[1], m[2])) out.push({ schema: m[1], table: m[2] });
   }
   return out;

@@ -3,7 +3,7 @@
 // Both go into the batch's own transaction, so they are exactly once like the rows: an END
 // re-sent is the same row (its id), an event re-sent is not appended again and not counted.
 import type { ChangeEvent, TransactionEnd } from './decode';
-import { splitTopic } from './topics';
+import { collectionOf, splitTopic } from './topics';
 
 /** Events accounted for (appended, or rejected with their reason) per (prefix, xid, table). */
 export class TransactionCounts {
@@ -18,8 +18,8 @@ export class TransactionCounts {
    *  has milliseconds only; the watermark must reach the transaction's rows). */
   addXid(topic: string, xid: bigint, sourceTsMicros: bigint, n = 1): void {
     const parts = splitTopic(topic);
-    if (!parts) return;
-    const collection = `${parts.schema}.${parts.table}`;
+    const collection = collectionOf(topic);
+    if (!parts || collection === null) return;
     const key = `${parts.prefix}\u0000${xid}\u0000${collection}`;
     const c = this.counts.get(key);
     if (c) {

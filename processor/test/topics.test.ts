@@ -1,7 +1,7 @@
 import { tableNameForTopic } from '../src/columns';
 import { parseConnectors } from '../src/capture';
 import { dataCollection, snapshotSignal } from '../src/signals';
-import { captureSource, captures, changeTopics, namedTables, splitList, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from '../src/topics';
+import { captureSource, captures, changeTopics, collectionOf, namedTables, splitList, splitTopic, topicSafe, warehouseTableName, type CaptureSource } from '../src/topics';
 
 const pg = 'io.debezium.connector.postgresql.PostgresConnector';
 const source = (over: Record<string, string> = {}): CaptureSource =>
@@ -87,9 +87,28 @@ describe('change topics of Debezium connectors', () => {
       .toEqual(['dbserver1.public.Weird_Things', 'dbserver1.public.orders', 'dbserver1.sales._msatz_2026']);
     expect(captures(s, 'public', 'Weird Things')).toBe(true);
     expect(namedTables(s)).toEqual([{ schema: 'public', table: 'orders' }, { schema: 'public', table: 'Weird Things' }]);
-    // Excluded the same way.
-    const ex = source({ 'table.include.list': '', 'table.exclude.list': 'public.Weird Things' });
-    expect(changeTopics([ex], ['dbserver1.public.orders', 'dbserver1.public.Weird_Things'])).toEqual(['dbserver1.public.orders']);
+    // Only include lists read topic-safe: Debezium matches exclude entries against real names, so
+    // `public.audit log` does not exclude a real table public.audit_log.
+    const ex = source({ 'table.include.list': '', 'table.exclude.list': 'public.audit log' });
+    expect(changeTopics([ex], ['dbserver1.public.orders', 'dbserver1.public.audit_log'])).toEqual(['dbserver1.public.audit_log', 'dbserver1.public.orders']);
+    // Pattern syntax survives the topic-safe reading.
+    const group = source({ 'table.include.list': 'public.(?:Weird Things|x),public.(?!skip)[a-z]+ y' });
+    expect(changeTopics([group], ['dbserver1.public.Weird_Things', 'dbserver1.public.kept_y', 'dbserver1.public.skip_y', 'dbserver1.public.x']))
+      .toEqual(['dbserver1.public.Weird_Things', 'dbserver1.public.kept_y', 'dbserver1.public.x']);
+  });
+
+  it('names one table only for an entry that can be one', () => {
+    const named = (list: string) => namedTables(source({ 'table.include.list': list }));
+    expect(named('public.a,public.Weird Things,inventory\\.b')).toEqual([
+      { schema: 'public', table: 'a' }, { schema: 'public', table: 'Weird Things' }, { schema: 'inventory', table: 'b' },
+    ]);
+    // Quotes are taken literally by Debezium, and a part cannot start or end with a space.
+    expect(named('public."Weird Things",public. orders,public.orders_.*')).toEqual([]);
+  });
+
+  it('counts a transaction under the name Debezium gives its table', () => {
+    expect(collectionOf('dbserver1.public.orders')).toBe('public.orders');
+    expect(collectionOf('dbserver1.transaction')).toBeNull();
   });
 
   it('splits Debezium lists on unescaped commas', () => {

@@ -2,7 +2,8 @@
 // topic, and exactly one snapshot request per table newly (or again) in capture.
 import { Pool } from 'pg';
 import { CapturedTables } from '../../src/captured-tables';
-import { captureSource, namedTables, type CaptureSource } from '../../src/topics';
+import { captureSource, collectionOf, namedTables, type CaptureSource } from '../../src/topics';
+import { TransactionCounts } from '../../src/transactions';
 import { scratchWarehouse, type Scratch } from './scratch';
 
 let wh: Scratch;
@@ -71,6 +72,11 @@ describe('cdc.captured_tables', () => {
       // The topic, once it exists, is the same row: the real name stays.
       expect(await record.claim([{ topic: 'odd.public.Weird_Things', connector: 'odd-source' }])).toEqual(new Map());
       expect(await pendingTables(record, 'odd')).toEqual(['public.Weird Things']);
+      // Its END records count its events under the real name: the writer counts under it too.
+      expect(collectionOf('odd.public.Weird_Things')).toBe('public.Weird Things');
+      const counts = new TransactionCounts();
+      counts.addXid('odd.public.Weird_Things', 7n, 1n);
+      expect(counts.rows().map((r) => r.collection)).toEqual(['public.Weird Things']);
     } finally {
       await wh.admin.query("DELETE FROM cdc.captured_tables WHERE topic_prefix = 'odd'");
     }
