@@ -67,8 +67,9 @@ export class CapturedTables {
       const known = (await c.query('SELECT 1 FROM cdc.captured_tables WHERE topic_prefix = $1 LIMIT 1', [src.prefix])).rowCount! > 0;
       for (const { schema, table } of named) {
         // Debezium's topic for it (a table `Weird Things` writes to `….Weird_Things`); source_table keeps the real name.
-        const topic = `${src.prefix}.${topicSafe(schema)}.${topicSafe(table)}`;
-        if (topicSafe(schema) !== schema || topicSafe(table) !== table) noteRealCollection(topic, `${schema}.${table}`);
+        const [topicSchema, topicTable] = [topicSafe(schema), topicSafe(table)];
+        const topic = `${src.prefix}.${topicSchema}.${topicTable}`;
+        if (topicSchema !== schema || topicTable !== table) noteRealCollection(topic, `${schema}.${table}`);
         const inserted = await c.query(
           `INSERT INTO cdc.captured_tables (topic, connector, topic_prefix, source_table, warehouse_table, snapshot_pending, snapshot_reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,

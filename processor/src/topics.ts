@@ -141,7 +141,12 @@ function matchesAny(patterns: string[], name: string, topicSafeToo = false): boo
       return false;
     }
   };
-  return patterns.some((p) => test(p) || (topicSafeToo && topicSafePattern(p) !== p && test(topicSafePattern(p))));
+  return patterns.some((p) => {
+    if (test(p)) return true;
+    if (!topicSafeToo) return false;
+    const safe = topicSafePattern(p);
+    return safe !== p && test(safe);
+  });
 }
 
 /** Whether the connector captures `schema.table`, by Debezium's filter rules. */
