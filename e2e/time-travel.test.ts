@@ -433,7 +433,9 @@ describe('time travel on a table whose source gains a column', () => {
     await dumps.take(); // 3
     await source().query(`UPDATE ${table} SET qty = 3 WHERE id = 1`);
     await dumps.take(); // 4
+    // Keys 1 and 2 may sit on different partitions, applied independently: wait for both.
     await waitFor('the last change', async () => (await latest(1))?.qty === 3, 90_000, 200);
+    await waitFor('the second row', async () => (await latest(2))?.note === 'with a note', 90_000, 200);
 
     const history = (await wh.query(
       `SELECT op, name, qty, note, is_current, valid_from, valid_to FROM "${table}_history" WHERE id = 1 ORDER BY source_lsn`,
