@@ -632,7 +632,11 @@ describe('BI: Apache Superset on the warehouse (make bi)', () => {
     // and the delay is reported: a dashboard that never refreshes by itself still fails.
     it(`shows a new order without a reload (the dashboard refreshes every ${REFRESH_SECONDS} s)`, async () => {
       const ordersShown = async () => (await chartStates()).find((c) => c.name === 'Orders')?.text.replace(/,/g, '') ?? '';
-      const before = await ordersShown();
+      // Every refresh redraws the tile: between two draws it shows no number.
+      const before = await waitFor('the Orders tile to show a count', async () => {
+        const shown = await ordersShown();
+        return /^\d+$/.test(shown) ? shown : null;
+      }, 30_000, 100);
       expect(before).toMatch(/^\d+$/);
       const started = Date.now();
       const [id] = await insertOrders([{ product: 'BI test: seen in the browser', amount: '12.34', status: 'pending' }]);
