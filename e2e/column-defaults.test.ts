@@ -58,7 +58,8 @@ describe('a column added at the source with a default', () => {
 
   it('registers the default in the Avro schema, and rows no event touched show it in _latest and _as_of(now())', async () => {
     const latest = async (id: number) => (await wh.query(`SELECT * FROM "${table}_latest" WHERE id = $1`, [id])).rows[0] ?? null;
-    await waitFor('the snapshot rows', () => latest(2), 90_000, 200);
+    // Both rows: the topic's two partitions are applied independently.
+    await waitFor('the snapshot rows', async () => (await latest(1)) && latest(2), 90_000, 200);
     await source().query(`ALTER TABLE ${table} ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN price numeric(10,2) DEFAULT 1.50, ADD COLUMN flag boolean DEFAULT true`);
     // Only row 2 changes: row 1 gets no event, yet the source shows the defaults for it.
     await source().query(`UPDATE ${table} SET name = 'second, changed' WHERE id = 2`);
