@@ -606,10 +606,20 @@ describe('BI: Apache Superset on the warehouse (make bi)', () => {
       const started = Date.now();
       await page.goto(`${bi.BI_URL}/superset/dashboard/orders/`);
       await page.waitForSelector('[data-test="dashboard-header-container"]', { timeout: 60_000 });
-      const states = await waitFor('every chart to render', async () => {
-        const s = await chartStates();
-        return s.length === CHART_NAMES.length && s.every((c) => (c.rendered || c.error || c.empty) && !c.loading) ? s : null;
-      }, 90_000, 250);
+      // Every 5 s refresh redraws the tiles: a tile caught between two draws is not an error, so the
+      // good state must be seen twice in a row; one that stays empty or in error fails at the bound.
+      let seen: Awaited<ReturnType<typeof chartStates>> = [];
+      let goodBefore = false;
+      const states = await waitFor('every chart rendered, no error, twice in a row', async () => {
+        seen = await chartStates();
+        const good = seen.length === CHART_NAMES.length && seen.every((c) => c.rendered && !c.error && !c.empty && !c.loading)
+          && (await page.locator('.ant-alert-error, [data-test="error-message"]').count()) === 0;
+        const stable = good && goodBefore;
+        goodBefore = good;
+        return stable ? seen : null;
+      }, 90_000, 250).catch((err: Error) => {
+        throw new Error(`${err.message}; last seen: ${JSON.stringify(seen.map(({ name, error, empty, loading, rendered }) => ({ name, error, empty, loading, rendered })))}`);
+      });
       console.log(`dashboard in the browser: ${states.length} charts rendered in ${Date.now() - started} ms`);
       expect(states.map((s) => s.name).sort()).toEqual([...CHART_NAMES].sort());
       expect(states.filter((s) => s.error || s.empty || !s.rendered).map((s) => s.name)).toEqual([]);
@@ -618,7 +628,7 @@ describe('BI: Apache Superset on the warehouse (make bi)', () => {
 
       // Charts draw with a ~1 s animation: let it finish (and not be mid-refresh) before the picture.
       await page.waitForTimeout(1500);
-      await waitFor('no chart loading', async () => (await chartStates()).every((c) => !c.loading), 10_000, 100);
+      await waitFor('no chart loading', async () => (await chartStates()).every((c) => !c.loading), 60_000, 100);
       const shot = path.join(stackEnv().LOG_DIR, 'orders-dashboard.png');
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`screenshot: ${shot}`);

@@ -120,7 +120,9 @@ describe('exactness and the rest of a row life', () => {
   });
 
   it('carries the source commit time with microseconds and the source position', async () => {
+    const t0 = Date.now();
     const id = await insertOrder({ customer_id: customer(), product_name: 'position', amount: '2.00', status: 'pending' });
+    const insertUs = BigInt(Date.now() - t0 + 1) * 1000n;
     const [fact] = await waitFor('the fact row', async () => {
       const f = await facts(id);
       return f.length ? f : null;
@@ -128,9 +130,10 @@ describe('exactness and the rest of a row life', () => {
     const src = await source().query("SELECT (extract(epoch FROM created_at) * 1e6)::bigint::text AS us FROM orders WHERE order_id = $1", [id]);
     const factUs = await warehouse().query(
       "SELECT (extract(epoch FROM source_ts) * 1e6)::bigint::text AS us FROM orders_fact WHERE order_id = $1", [id]);
-    // The commit follows the statement that set created_at (now() = transaction start) by well under a second.
+    // The commit follows the statement that set created_at (now() = transaction start), within the
+    // insert's own round trip (same host, same clock; a busy machine can make that long).
     const gap = BigInt(factUs.rows[0].us) - BigInt(src.rows[0].us);
-    expect(gap >= 0n && gap < 1_000_000n).toBe(true);
+    expect({ gap, ok: gap >= 0n && gap <= insertUs }).toEqual({ gap, ok: true });
     expect(BigInt(fact.source_lsn)).toBeGreaterThan(0n);
     expect(fact.source_txid).not.toBeNull();
     expect(fact.kafka_topic).toBe('dbserver1.public.orders');

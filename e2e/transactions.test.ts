@@ -166,6 +166,6 @@ describe('a transaction-consistent warehouse', () => {
     }, 40_000, 500);
     expect(moved > before!).toBe(true);
     const lag = (await analyst().query('SELECT lag_seconds FROM public.pipeline_status WHERE source = $1', [prefix])).rows[0].lag_seconds;
-    expect(lag).toBeLessThan(30);
+    expect(lag).toBeLessThan(120); // a sanity bound (heartbeat every 10 s), not a speed goal
   }, 600_000);
 });
