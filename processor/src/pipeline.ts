@@ -171,7 +171,10 @@ export class Pipeline {
       await admin.connect();
       this.admin = admin;
     }
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    // A consumer replaced by setTopics may still report a join: only the current one's counts.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (this.consumer === consumer) this.onAssignment(e.payload.memberAssignment);
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       if (this.consumer !== consumer) return;
       this.running = false;
@@ -275,7 +278,10 @@ export class Pipeline {
 
   private async findPosition(tp: TopicPartition, token: string): Promise<boolean> {
     const key = tpKey(tp.topic, tp.partition);
-    const superseded = () => this.stopping || this.token(key) !== token;
+    // The seek must reach the consumer this assignment belongs to: setTopics may replace it while
+    // the offset is read, and its successor is not running yet (kafkajs throws on a seek then).
+    const consumer = this.consumer;
+    const superseded = () => this.stopping || this.token(key) !== token || this.consumer !== consumer;
     const found = await retryUntilStopped(async () => ({ stored: await this.readOffset(tp), low: await this.lowWatermark(tp) }), {
       maxBackoffMs: this.opts.maxBackoffMs,
       stop: superseded,
@@ -284,7 +290,7 @@ export class Pipeline {
         this.log.warn('cannot read the stored offset from the warehouse (or the earliest from Kafka); retrying', { error: err, attempt, ...tp });
       },
     });
-    if (!found || superseded()) return false;
+    if (!found || superseded() || consumer === null) return false;
     this.offsetsFailingSince = null;
     const start = startPosition(found.stored, found.low);
     if (start.lost > 0n) {
@@ -292,9 +298,16 @@ export class Pipeline {
         ...tp, storedOffset: found.stored?.toString() ?? null, earliestOffset: found.low.toString(), lostOffsets: start.lost.toString(),
       });
     }
+    try {
+      consumer.seek({ topic: tp.topic, partition: tp.partition, offset: start.seek.toString() });
+    } catch (err) {
+      // Not running (stopping, or crashed and restarting): its next batch or assignment asks again.
+      if (this.positioning.get(key) !== undefined && this.token(key) === token) this.positioning.delete(key);
+      this.log.warn('cannot seek the partition yet; it is positioned again at its next batch', { error: err, ...tp });
+      return false;
+    }
     this.positions.set(key, start.cover);
     this.seekTargets.set(key, start.seek);
-    this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: start.seek.toString() });
     this.log.info('reading from the offset stored in the warehouse', { ...tp, offset: start.seek.toString(), stored: found.stored !== null });
     return true;
   }
