@@ -3,8 +3,9 @@
 // partitions: its seek reached the new consumer before it ran, kafkajs threw, and the rejection
 // ended the process (seen in CI: a cluster processor gone when dbserver1.transaction appeared).
 // Here the replaced consumer's offset read is held until its successor exists; whether the
-// successor is still connecting when the seek comes is left to timing (not forced), so this checks
-// the swap itself: both topics read once, no rejection left unhandled, the pipeline healthy.
+// successor is still connecting when the seek comes is left to timing (not forced), and jest does
+// not show a test an unhandled rejection, so this checks the swap itself: both topics read once and
+// the pipeline healthy after it.
 // Real Kafka (the stack's broker, topics of the test's own) and the real Pipeline.
 import * as crypto from 'crypto';
 import { logLevel } from 'kafkajs';
@@ -20,17 +21,13 @@ const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').filter(Bo
 const kafka = kafkaClient({ clientId: 'cdc-it-topics', brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 const topics: string[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
 beforeAll(async () => {
   if (!brokers.length) throw new Error('KAFKA_BOOTSTRAP_SERVERS is not set: run through infra/with-env.sh');
   wh = await scratchWarehouse();
   await admin.connect();
-  process.on('unhandledRejection', onUnhandled);
 });
 afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
   if (topics.length) await admin.deleteTopics({ topics }).catch(() => undefined);
   await admin.disconnect();
   await wh?.drop();
@@ -53,7 +50,7 @@ async function rejectedCount(topic: string): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-it('a topic added while the first assignment is still being positioned: no crash, every message of both topics read once', async () => {
+it('a topic added while the first assignment is still being positioned: every message of both topics read once, the pipeline healthy', async () => {
   const first = await topicWith(3);
   const second = await topicWith(2);
   const group = `cdc-it-topics-${crypto.randomBytes(4).toString('hex')}`;
@@ -91,7 +88,6 @@ it('a topic added while the first assignment is still being positioned: no crash
       await sleep(250);
     }
     await sleep(2000); // a late seek of the replaced consumer's positioning would land by now
-    expect(unhandled.map(String)).toEqual([]);
     expect(p.health().ok).toBe(true);
   } finally {
     await p.stop();
