@@ -3,45 +3,22 @@
 // silently dropping all earlier history. Real Kafka (the stack's broker, a topic of the test's own)
 // and the real Pipeline, writing into a scratch warehouse.
 import * as crypto from 'crypto';
-import { Kafka, logLevel } from 'kafkajs';
-import { kafkaAuthOptions, kafkaClient, kafkaSecurityFromEnv } from '../../src/kafka-options';
+import { kafkaAuthOptions, kafkaSecurityFromEnv } from '../../src/kafka-options';
 import { createMetrics } from '../../src/metrics';
 import { readOffset } from '../../src/offsets';
 import { Pipeline } from '../../src/pipeline';
 import { quietLog, scratchWarehouse, type Scratch } from './scratch';
+import { useScratchKafka } from './scratch-kafka';
 
 let wh: Scratch;
-const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').filter(Boolean);
-const kafka = kafkaClient({ clientId: 'cdc-it-start', brokers, logLevel: logLevel.NOTHING });
-const admin = kafka.admin();
-const topics: string[] = [];
+const { brokers, admin, topicWith, produce } = useScratchKafka('cdc-it-start');
 
 beforeAll(async () => {
-  if (!brokers.length) throw new Error('KAFKA_BOOTSTRAP_SERVERS is not set: run through infra/with-env.sh');
   wh = await scratchWarehouse();
-  await admin.connect();
 });
 afterAll(async () => {
-  if (topics.length) await admin.deleteTopics({ topics }).catch(() => undefined);
-  await admin.disconnect();
   await wh?.drop();
 });
-
-/** A topic of one partition holding `n` messages. */
-async function topicWith(n: number): Promise<string> {
-  const topic = `cdc-it-start-${crypto.randomBytes(4).toString('hex')}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
-  topics.push(topic);
-  await produce(topic, 0, n);
-  return topic;
-}
-
-async function produce(topic: string, from: number, to: number): Promise<void> {
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: to - from }, (_, i) => ({ key: `k${from + i}`, value: `m${from + i}` })) });
-  await producer.disconnect();
-}
 
 /** A pipeline whose decoder turns every message into a reject, so each one read leaves a row. */
 function pipeline(topic: string, group: string, log = quietLog()) {

@@ -8,41 +8,23 @@
 // the pipeline healthy after it.
 // Real Kafka (the stack's broker, topics of the test's own) and the real Pipeline.
 import * as crypto from 'crypto';
-import { logLevel } from 'kafkajs';
-import { kafkaAuthOptions, kafkaClient, kafkaSecurityFromEnv } from '../../src/kafka-options';
+import { kafkaAuthOptions, kafkaSecurityFromEnv } from '../../src/kafka-options';
 import { createMetrics } from '../../src/metrics';
 import { readOffset } from '../../src/offsets';
 import { Pipeline } from '../../src/pipeline';
 import type { TopicPartition } from '../../src/offsets';
 import { quietLog, scratchWarehouse, type Scratch } from './scratch';
+import { useScratchKafka } from './scratch-kafka';
 
 let wh: Scratch;
-const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '').split(',').filter(Boolean);
-const kafka = kafkaClient({ clientId: 'cdc-it-topics', brokers, logLevel: logLevel.NOTHING });
-const admin = kafka.admin();
-const topics: string[] = [];
+const { brokers, admin, topicWith } = useScratchKafka('cdc-it-topics');
 
 beforeAll(async () => {
-  if (!brokers.length) throw new Error('KAFKA_BOOTSTRAP_SERVERS is not set: run through infra/with-env.sh');
   wh = await scratchWarehouse();
-  await admin.connect();
 });
 afterAll(async () => {
-  if (topics.length) await admin.deleteTopics({ topics }).catch(() => undefined);
-  await admin.disconnect();
   await wh?.drop();
 });
-
-async function topicWith(n: number): Promise<string> {
-  const topic = `cdc-it-topics-${crypto.randomBytes(4).toString('hex')}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
-  topics.push(topic);
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({ topic, messages: Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: `m${i}` })) });
-  await producer.disconnect();
-  return topic;
-}
 
 async function rejectedCount(topic: string): Promise<number> {
   return (await wh.admin.query('SELECT count(*)::int AS n FROM cdc.rejected_events WHERE topic = $1', [topic])).rows[0].n;
